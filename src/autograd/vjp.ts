@@ -1,0 +1,105 @@
+/**
+ * One vector-Jacobian product rule per primitive: given the gradient of the output, the gradients
+ * of the inputs. Rules are written with tensor ops, so the backward graph is lazy, fused like the
+ * forward one, and differentiable again (gradients of gradients).
+ */
+import type { Prim, PrimParams } from "../ir/ops.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { convInputGrad, convWeightGrad } from "./conv-vjp.ts";
+
+export type ApplyFn = <P extends Prim>(op: P, inputs: readonly Tensor[], params: PrimParams[P]) => Tensor;
+
+export interface VjpCtx<P extends Prim> {
+  readonly inputs: readonly Tensor[];
+  readonly params: PrimParams[P];
+  readonly apply: ApplyFn;
+}
+
+type VjpRule<P extends Prim> = (g: Tensor, ctx: VjpCtx<P>) => (Tensor | null)[];
+
+const none: VjpRule<Prim> = () => [];
+const x0 = (c: VjpCtx<Prim>) => c.inputs[0]!;
+const x1 = (c: VjpCtx<Prim>) => c.inputs[1]!;
+
+export const VJP: { [P in Prim]: VjpRule<P> } = {
+  neg: (g) => [g.neg()],
+  exp: (g, c) => [g.mul(x0(c).exp())],
+  log: (g, c) => [g.div(x0(c))],
+  sin: (g, c) => [g.mul(x0(c).cos())],
+  sqrt: (g, c) => [g.div(x0(c).sqrt().mul(2))],
+  recip: (g, c) => [g.neg().div(x0(c).mul(x0(c)))],
+  erf: (g, c) => [g.mul(x0(c).square().neg().exp().mul(2 / Math.sqrt(Math.PI)))],
+  trunc: none,
+  cast: (g, c) => [x0(c).isFloatingPoint() ? g.to(x0(c).dtype) : null],
+  add: (g) => [g, g],
+  mul: (g, c) => [g.mul(x1(c)), g.mul(x0(c))],
+  div: (g, c) => [g.div(x1(c)), g.neg().mul(x0(c)).div(x1(c).square())],
+  max: (g, c) => {
+    const [x, y] = [x0(c), x1(c)];
+    const tie = x.eq(y), half = g.mul(0.5);
+    return [g.where(x.gt(y), half.where(tie, 0)), g.where(y.gt(x), half.where(tie, 0))];
+  },
+  pow: (g, c) => {
+    const [x, y] = [x0(c), x1(c)];
+    const gx = g.mul(y).mul(x.pow(y.sub(1)));
+    // d/dy x^y = x^y log x, taken as 0 at x = 0 for y >= 0 (as PyTorch does).
+    const gy = g.mul(x.pow(y).mul(x.log())).where(x.eq(0).logicalAnd(y.ge(0)).logicalNot(), 0);
+    return [gx, gy];
+  },
+  idiv: none,
+  mod: (g, c) => [g, g.neg().mul(x0(c).div(x1(c), { roundingMode: "trunc" }))],
+  cmplt: none,
+  cmpeq: none,
+  where: (g, c) => [null, g.where(x0(c), 0), g.where(x0(c).logicalNot(), 0)],
+  sum: (g, c) => [g.expand(x0(c).shape)],
+  amax: (g, c) => {
+    const x = x0(c);
+    const m = c.apply("amax", [x], c.params).expand(x.shape);
+    const hit = x.eq(m).to(g.dtype);
+    const count = hit.sum(c.params.axes, { keepdim: true });
+    return [g.div(count).expand(x.shape).mul(hit)];
+  },
+  prod: (g, c) => {
+    // Product of the others, exact with zeros present: out/x without zeros; with one zero only
+    // that position gets the product of the rest; with two or more, all zero.
+    const x = x0(c), axes = c.params.axes;
+    const isZero = x.eq(0);
+    const nz = x.where(isZero.logicalNot(), 1);
+    const prodNz = c.apply("prod", [nz], { axes }).expand(x.shape);
+    const zeros = isZero.to(x.dtype).sum(axes, { keepdim: true }).expand(x.shape);
+    const noZero = prodNz.div(nz);
+    const grad = noZero.where(zeros.eq(0), prodNz.where(zeros.eq(1).logicalAnd(isZero), 0));
+    return [g.expand(x.shape).mul(grad)];
+  },
+  reshape: (g, c) => [g.reshape(x0(c).shape)],
+  permute: (g, c) => {
+    const inv = new Array<number>(c.params.perm.length);
+    c.params.perm.forEach((p, i) => (inv[p] = i));
+    return [c.apply("permute", [g], { perm: inv })];
+  },
+  expand: (g, c) => {
+    const x = x0(c);
+    const axes = x.shape.map((d, i) => (d === 1 && g.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
+    return [axes.length ? c.apply("sum", [g], { axes }) : g];
+  },
+  pad: (g, c) => [c.apply("shrink", [g], { ranges: c.params.pads.map(([a], i): [number, number] => [a, a + x0(c).shape[i]!]) })],
+  shrink: (g, c) => [c.apply("pad", [g], { pads: c.params.ranges.map(([a, b], i): [number, number] => [a, x0(c).shape[i]! - b]) })],
+  flip: (g, c) => [c.apply("flip", [g], c.params)],
+  const: none,
+  iota: none,
+  random: none,
+  gather: (g, c) => [x0(c).newZeros(x0(c).shape).to(g.dtype).scatterAdd(c.params.dim, x1(c), g), null],
+  scatterAdd: (g, c) => [g, null, g.gather(c.params.dim, x1(c))],
+  dot: (g, c) => {
+    const [a, b] = [x0(c), x1(c)];
+    const nd = a.ndim;
+    const perm = [...Array(nd).keys()];
+    [perm[nd - 2], perm[nd - 1]] = [nd - 1, nd - 2];
+    return [
+      c.apply("dot", [g, c.apply("permute", [b], { perm })], {}),
+      c.apply("dot", [c.apply("permute", [a], { perm }), g], {}),
+    ];
+  },
+  conv: (g, c) => [convInputGrad(c.apply, g, x0(c).shape, x1(c), c.params), convWeightGrad(c.apply, g, x0(c), x1(c), c.params)],
+  contiguous: (g) => [g],
+};

@@ -1,0 +1,162 @@
+/**
+ * Renders a kernel to the source of a JavaScript function. Each distinct expression becomes one
+ * `const`; those that vary with the reduction loops go inside them, the rest are hoisted out.
+ */
+import type { DType } from "../../ir/dtype.ts";
+import { atomRange, type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
+import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
+import type { ElementwisePrim, ReducePrim } from "../../ir/ops.ts";
+
+type Alu = (s: string[], dt: DType, srcDt: DType) => string;
+
+const intWrap = (e: string, dt: DType): string =>
+  dt === "int32" ? `((${e})|0)` : dt === "uint8" ? `((${e})&255)` : dt === "int64" ? `Math.trunc(${e})` : e;
+
+const CAST: { [D in DType]: (s: string) => string } = {
+  float32: (s) => `Math.fround(${s})`,
+  float64: (s) => `(+${s})`,
+  float16: (s) => `f16round(${s})`,
+  bfloat16: (s) => `bf16round(${s})`,
+  int32: (s) => `(${s}|0)`,
+  int64: (s) => `Math.trunc(${s})`,
+  uint8: (s) => `(${s}&255)`,
+  bool: (s) => `(${s}!=0)`,
+};
+
+/** JavaScript for each elementwise primitive; `dt` is the result dtype. */
+const ALU: { [P in ElementwisePrim]: Alu } = {
+  neg: ([a], dt) => (dt === "bool" ? `(${a}==0)` : intWrap(`-${a}`, dt)),
+  exp: ([a]) => `Math.exp(${a})`,
+  log: ([a]) => `Math.log(${a})`,
+  sin: ([a]) => `Math.sin(${a})`,
+  sqrt: ([a]) => `Math.sqrt(${a})`,
+  recip: ([a], dt) => intWrap(`1/${a}`, dt),
+  erf: ([a]) => `erf(${a})`,
+  trunc: ([a]) => `Math.trunc(${a})`,
+  cast: ([a], dt, src) => (src === "bool" && dt !== "bool" ? `(+${a})` : CAST[dt](a!)),
+  add: ([a, b], dt) => (dt === "bool" ? `Math.max(${a},${b})` : intWrap(`${a}+${b}`, dt === "int64" ? "float64" : dt)),
+  mul: ([a, b], dt) => (dt === "int32" ? `Math.imul(${a},${b})` : intWrap(`${a}*${b}`, dt === "int64" ? "float64" : dt)),
+  div: ([a, b], dt) => intWrap(`${a}/${b}`, dt),
+  max: ([a, b]) => `(${a}>${b}||${a}!==${a}?${a}:${b})`,
+  pow: ([a, b], dt) => intWrap(`Math.pow(${a},${b})`, dt),
+  idiv: ([a, b], dt) => (dt === "int32" ? `((${a}/${b})|0)` : `Math.trunc(${a}/${b})`),
+  mod: ([a, b], dt) => intWrap(`${a}%${b}`, dt === "int64" ? "float64" : dt),
+  cmplt: ([a, b]) => `(${a}<${b})`,
+  cmpeq: ([a, b]) => `(${a}==${b})`,
+  where: ([c, a, b]) => `(${c}?${a}:${b})`,
+};
+
+const REDUCE_INIT: { [R in ReducePrim]: string } = { sum: "0", amax: "-Infinity", prod: "1" };
+const REDUCE_STEP: { [R in ReducePrim]: (acc: string, v: string, dt: DType) => string } = {
+  sum: (acc, v) => `${acc}+=${v};`,
+  amax: (acc, v) => `if(${v}>${acc}||${v}!==${v})${acc}=${v};`,
+  prod: (acc, v, dt) => (dt === "int32" ? `${acc}=Math.imul(${acc},${v});` : `${acc}*=${v};`),
+};
+
+const LOAD: Partial<Record<DType, (s: string) => string>> = {
+  float16: (s) => `f16val(${s})`,
+  bfloat16: (s) => `bf16val(${s})`,
+};
+const STORE: Partial<Record<DType, (s: string) => string>> = {
+  float16: (s) => `f16bits(${s})`,
+  bfloat16: (s) => `bf16bits(${s})`,
+};
+
+const randomBits = (dt: DType): number => (dt === "float64" ? 53 : dt === "float16" ? 11 : dt === "bfloat16" ? 8 : 24);
+
+export function renderKernel(k: Kernel): string {
+  const names = new Map<VExpr, string>();
+  const lin = (l: Lin): string => {
+    const parts: string[] = [];
+    for (const { atom, coef } of l.terms) parts.push(coef === 1 ? atomJs(atom) : `${coef}*${atomJs(atom)}`);
+    if (l.c !== 0 || parts.length === 0) parts.push(String(l.c));
+    return parts.length === 1 ? parts[0]! : `(${parts.join("+")})`;
+  };
+  const atomJs = (a: Atom): string => {
+    switch (a.k) {
+      case "var": return a.name;
+      case "val": return names.get(a.of)!;
+      case "div": return `Math.floor(${lin(a.of)}/${a.by})`;
+      case "mod": return linRange(a.of)[0] >= 0 ? `(${lin(a.of)}%${a.by})` : `((${lin(a.of)}%${a.by}+${a.by})%${a.by})`;
+      default: return a satisfies never;
+    }
+  };
+  const conds = (cs: readonly Cond[]): string =>
+    cs.map((c) => {
+      const [lo, hi] = linRange(c.lin);
+      const e = lin(c.lin);
+      const parts = [];
+      if (lo < c.lo) parts.push(`${e}>=${c.lo}`);
+      if (hi >= c.hi) parts.push(`${e}<${c.hi}`);
+      return parts.join("&&") || "true";
+    }).join("&&");
+
+  const usesR = new Map<VExpr, boolean>();
+  const linUsesR = (l: Lin): boolean => l.terms.some((t) => atomUsesR(t.atom));
+  const atomUsesR = (a: Atom): boolean =>
+    a.k === "var" ? a.name.startsWith("r") : a.k === "val" ? usesR.get(a.of)! : linUsesR(a.of);
+  const usesAcc = new Map<VExpr, boolean>();
+
+  const expr = (e: VExpr): string => {
+    switch (e.k) {
+      case "const": return Number.isNaN(e.v) ? "NaN" : e.v === Infinity ? "Infinity" : e.v === -Infinity ? "-Infinity" : `(${e.v})`;
+      case "load": {
+        const ld = LOAD[e.dt] ?? ((s: string) => s);
+        const v = ld(`b${e.buf}[${lin(e.idx)}]`);
+        return e.valid.length ? `(${conds(e.valid)}?${v}:0)` : v;
+      }
+      case "index": return lin(e.lin);
+      case "alu": return ALU[e.op](e.srcs.map((s) => names.get(s)!), e.dt, e.srcs[0]!.dt);
+      case "gate": return `(${conds(e.valid)}?${names.get(e.src)}:0)`;
+      case "acc": return "acc";
+      case "random": return `uniform(${lin(e.counter)},${e.key[0]},${e.key[1]},${randomBits(e.dt)})`;
+      case "check": {
+        const v = names.get(e.src)!;
+        const guard = e.valid.length ? `(${conds(e.valid)})&&` : "";
+        return `(${guard}(${v}<0||${v}>=${e.size}||${v}!==Math.floor(${v}))?oob(${JSON.stringify(e.what)},${v},${e.size}):${v})`;
+      }
+      default: return e satisfies never;
+    }
+  };
+
+  const roots = k.reduce ? [k.reduce.body, k.value] : [k.value];
+  const order = topoExprs(roots, [k.store.idx]);
+  const pre: string[] = [], inner: string[] = [], post: string[] = [];
+  let n = 0;
+  for (const e of order) {
+    const deps = e.k === "alu" ? e.srcs : e.k === "gate" || e.k === "check" ? [e.src] : [];
+    let r = deps.some((d) => usesR.get(d)!);
+    if (e.k === "load") r ||= linUsesR(e.idx) || e.valid.some((c) => linUsesR(c.lin));
+    if (e.k === "index") r ||= linUsesR(e.lin);
+    if (e.k === "random") r ||= linUsesR(e.counter);
+    if (e.k === "gate" || e.k === "check") r ||= e.valid.some((c) => linUsesR(c.lin));
+    usesR.set(e, r);
+    const a = e.k === "acc" || deps.some((d) => usesAcc.get(d)!);
+    usesAcc.set(e, a);
+    if (e.k === "const" || e.k === "acc") { names.set(e, expr(e)); continue; }
+    const name = `t${n++}`;
+    const line = `const ${name}=${expr(e)};`;
+    names.set(e, name);
+    (r ? inner : a ? post : pre).push(line);
+  }
+
+  const out: string[] = [];
+  k.shape.forEach((s, i) => out.push(`for(let o${i}=0;o${i}<${s};o${i}++){`));
+  out.push(...pre);
+  if (k.reduce) {
+    out.push(`let acc=${REDUCE_INIT[k.reduce.op]};`);
+    k.reduce.shape.forEach((s, i) => out.push(`for(let r${i}=0;r${i}<${s};r${i}++){`));
+    out.push(...inner, REDUCE_STEP[k.reduce.op]("acc", names.get(k.reduce.body)!, k.reduce.body.dt));
+    out.push("}".repeat(k.reduce.shape.length));
+  }
+  out.push(...post);
+  const outDt = k.bufs[0]!.dtype;
+  const st = STORE[outDt] ?? ((s: string) => s);
+  const v = names.get(k.value)!;
+  const at = `b0[${lin(k.store.idx)}]`;
+  if (k.store.mode === "set") out.push(`${at}=${st(v)};`);
+  else out.push(`${at}=${st(`${(LOAD[outDt] ?? ((s: string) => s))(at)}+${v}`)};`);
+  out.push("}".repeat(k.shape.length));
+  void atomRange;
+  return out.join("\n");
+}

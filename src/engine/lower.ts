@@ -1,0 +1,216 @@
+/**
+ * Lowers one materialized node to kernels: builds the expression of its value at symbolic output
+ * indices, inlining everything the scheduler did not materialize. Movement ops only rewrite
+ * indices; contractions (dot, conv) become reduction kernels unless the backend has a routine.
+ */
+import { getBackend } from "./device.ts";
+import type { LazyNode } from "./lazy.ts";
+import {
+  type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
+} from "../ir/index-expr.ts";
+import type { Kernel, KernelReduce, VExpr } from "../ir/kernel.ts";
+import type { DType } from "../ir/dtype.ts";
+import type { Prim, PrimParams } from "../ir/ops.ts";
+import { numel } from "../ir/shape.ts";
+
+export type ScheduleItem =
+  | { readonly kind: "kernel"; readonly kernel: Kernel; readonly out: LazyNode; readonly ins: readonly LazyNode[]; readonly last: boolean }
+  | { readonly kind: "routine"; readonly name: "dot" | "conv"; readonly out: LazyNode; readonly ins: readonly LazyNode[] };
+
+const P = <Q extends Prim>(n: LazyNode, _op: Q): PrimParams[Q] => n.params as PrimParams[Q];
+
+class KernelBuilder {
+  readonly slots: LazyNode[];
+  private readonly memo = new Map<string, VExpr>();
+  reduce: KernelReduce | null = null;
+
+  constructor(
+    readonly root: LazyNode,
+    readonly mat: ReadonlySet<LazyNode>,
+    readonly fusedReduce: LazyNode | null,
+  ) {
+    this.slots = [root];
+  }
+
+  slot(n: LazyNode): number {
+    const i = this.slots.indexOf(n);
+    if (i >= 0 && i > 0) return i;
+    this.slots.push(n);
+    return this.slots.length - 1;
+  }
+
+  load(n: LazyNode, idx: readonly Lin[], valid: readonly Cond[]): VExpr {
+    return { k: "load", buf: this.slot(n), idx: flatIndex(idx, n.shape), valid, dt: n.dtype };
+  }
+
+  /** The value of `n` at multi-index `idx`, inside a region where `valid` holds. */
+  build(n: LazyNode, idx: readonly Lin[], valid: readonly Cond[]): VExpr {
+    const isInline = !(n.realized || (this.mat.has(n) && n !== this.root));
+    if (!isInline) return this.load(n, idx, valid);
+    const key = `${n.id}|${idx.map((l) => l.key).join(",")}|${valid.map(condKey).join("&")}`;
+    let e = this.memo.get(key);
+    if (!e) {
+      e = this.inline(n, idx, valid);
+      this.memo.set(key, e);
+    }
+    return e;
+  }
+
+  private inline(n: LazyNode, idx: readonly Lin[], valid: readonly Cond[]): VExpr {
+    const op = n.op, dt = n.dtype;
+    const src = (i: number, at: readonly Lin[] = idx, v: readonly Cond[] = valid) => this.build(n.srcs[i]!, at, v);
+    switch (op) {
+      case "buffer": return this.load(n, idx, valid);
+      case "neg": case "exp": case "log": case "sin": case "sqrt": case "recip": case "erf": case "trunc": case "cast":
+        return { k: "alu", op, srcs: [src(0)], dt };
+      case "add": case "mul": case "div": case "max": case "pow": case "idiv": case "mod": case "cmplt": case "cmpeq":
+        return { k: "alu", op, srcs: [src(0), src(1)], dt };
+      case "where":
+        return { k: "alu", op, srcs: [src(0), src(1), src(2)], dt };
+      case "sum": case "amax": case "prod": {
+        if (n !== this.fusedReduce && n !== this.root) throw new Error(`internal: reduction ${n.id} inlined without fusion`);
+        const axes = P(n, op).axes;
+        const s = n.srcs[0]!;
+        const rIdx = s.shape.map((_, i) => (axes.includes(i) ? lvar(`r${axes.indexOf(i)}`, s.shape[i]!) : idx[i]!));
+        this.reduce = { op, shape: axes.map((a) => s.shape[a]!), body: this.build(s, rIdx, valid) };
+        return { k: "acc", dt };
+      }
+      case "reshape": {
+        const s = n.srcs[0]!;
+        return src(0, unflatIndex(flatIndex(idx, n.shape), s.shape));
+      }
+      case "permute": {
+        const perm = P(n, op).perm;
+        const at = new Array<Lin>(perm.length);
+        perm.forEach((p, i) => (at[p] = idx[i]!));
+        return src(0, at);
+      }
+      case "expand": {
+        const s = n.srcs[0]!;
+        return src(0, s.shape.map((d, i) => (d === 1 && n.shape[i] !== 1 ? lconst(0) : idx[i]!)));
+      }
+      case "pad": {
+        const s = n.srcs[0]!, pads = P(n, op).pads;
+        const at = idx.map((l, i) => ladd(l, -pads[i]![0]));
+        const conds: Cond[] = [];
+        for (let i = 0; i < at.length; i++) {
+          const c = simplifyCond({ lin: at[i]!, lo: 0, hi: s.shape[i]! });
+          if (c === false) return { k: "const", v: 0, dt };
+          if (c !== true) conds.push(c);
+        }
+        if (!conds.length) return src(0, at);
+        const all = [...valid, ...conds];
+        return { k: "gate", valid: conds, src: src(0, at, all), dt };
+      }
+      case "shrink":
+        return src(0, idx.map((l, i) => ladd(l, P(n, op).ranges[i]![0])));
+      case "flip": {
+        const axes = P(n, op).axes;
+        return src(0, idx.map((l, i) => (axes.includes(i) ? ladd(lmul(l, -1), n.shape[i]! - 1) : l)));
+      }
+      case "const":
+        return { k: "const", v: P(n, op).value, dt };
+      case "iota":
+        return { k: "index", lin: idx[P(n, op).axis]!, dt };
+      case "random": {
+        const p = P(n, op);
+        return { k: "random", key: p.key, counter: ladd(flatIndex(idx, n.shape), p.offset), dt };
+      }
+      case "gather": {
+        const dim = P(n, op).dim, s = n.srcs[0]!;
+        const iv = src(1);
+        const checked: VExpr = { k: "check", src: iv, size: s.shape[dim]!, valid, what: "gather", dt: iv.dt };
+        const at = [...idx];
+        at[dim] = lval(checked, 0, s.shape[dim]! - 1);
+        return src(0, at);
+      }
+      case "contiguous":
+        return src(0);
+      case "scatterAdd": case "dot": case "conv":
+        throw new Error(`internal: ${op} must be materialized`);
+      default:
+        return op satisfies never;
+    }
+  }
+
+  kernel(shape: readonly number[], value: VExpr, store: Kernel["store"] = { idx: flatIndex(outVars(shape), shape), mode: "set" }): Kernel {
+    return {
+      bufs: this.slots.map((s) => ({ dtype: s.dtype, size: numel(s.shape) })),
+      shape: [...shape],
+      reduce: this.reduce,
+      value,
+      store,
+    };
+  }
+}
+
+const outVars = (shape: readonly number[]): Lin[] => shape.map((s, i) => lvar(`o${i}`, s));
+
+type KernelItem = Extract<ScheduleItem, { kind: "kernel" }>;
+function item(b: KernelBuilder, k: Kernel, last = true): KernelItem {
+  return { kind: "kernel", kernel: k, out: b.root, ins: b.slots.slice(1), last };
+}
+
+/** The kernels (or routine call) that compute materialized node `n`. */
+export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduce: LazyNode | null): ScheduleItem[] {
+  if (n.op === "buffer") return [];
+  const op = n.op;
+  const o = outVars(n.shape);
+  if (op === "dot" || op === "conv") {
+    if (getBackend(n.device).routines[op]) return [{ kind: "routine", name: op, out: n, ins: [...n.srcs] }];
+  }
+  if (numel(n.shape) === 0) return [{ kind: "kernel", kernel: new KernelBuilder(n, mat, null).kernel(n.shape, { k: "const", v: 0, dt: n.dtype }), out: n, ins: [], last: true }];
+  const b = new KernelBuilder(n, mat, fusedReduce);
+  switch (op) {
+    case "dot": {
+      const [A, B] = n.srcs as [LazyNode, LazyNode];
+      const K = A.shape[A.shape.length - 1]!;
+      const r = lvar("r0", K), nd = n.shape.length;
+      const a = b.build(A, [...o.slice(0, nd - 1), r], []);
+      const bb = b.build(B, [...o.slice(0, nd - 2), r, o[nd - 1]!], []);
+      b.reduce = { op: "sum", shape: [K], body: { k: "alu", op: "mul", srcs: [a, bb], dt: n.dtype } };
+      return [item(b, b.kernel(n.shape, { k: "acc", dt: n.dtype }))];
+    }
+    case "conv": {
+      const [X, W] = n.srcs as [LazyNode, LazyNode];
+      const p = n.params as PrimParams["conv"];
+      const cinG = W.shape[1]!, coutG = n.shape[1]! / p.groups, ks = W.shape.slice(2);
+      const rc = lvar("r0", cinG), rk = ks.map((k, i) => lvar(`r${i + 1}`, k));
+      const group = ldiv(o[1]!, coutG);
+      const ci = ladd(lmul(group, cinG), rc);
+      const conds: Cond[] = [];
+      const xs = ks.map((_, i) => {
+        const at = ladd(ladd(lmul(o[i + 2]!, p.stride[i]!), lmul(rk[i]!, p.dilation[i]!)), -p.padding[i]![0]);
+        const c = simplifyCond({ lin: at, lo: 0, hi: X.shape[i + 2]! });
+        if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
+        else if (c !== true) conds.push(c);
+        return at;
+      });
+      const xv = b.build(X, [o[0]!, ci, ...xs], conds);
+      const xg: VExpr = conds.length ? { k: "gate", valid: conds, src: xv, dt: X.dtype } : xv;
+      const wv = b.build(W, [o[1]!, rc, ...rk], []);
+      b.reduce = { op: "sum", shape: [cinG, ...ks], body: { k: "alu", op: "mul", srcs: [xg, wv], dt: n.dtype } };
+      return [item(b, b.kernel(n.shape, { k: "acc", dt: n.dtype }))];
+    }
+    case "scatterAdd": {
+      const [base, index, src] = n.srcs as [LazyNode, LazyNode, LazyNode];
+      const dim = (n.params as PrimParams["scatterAdd"]).dim;
+      const copy = item(b, b.kernel(n.shape, b.build(base, o, [])), false);
+      if (numel(index.shape) === 0) return [{ ...copy, last: true }];
+      const s = new KernelBuilder(n, mat, null);
+      const io = outVars(index.shape);
+      const iv = s.build(index, io, []);
+      const checked: VExpr = { k: "check", src: iv, size: n.shape[dim]!, valid: [], what: "scatterAdd", dt: iv.dt };
+      const at = [...io];
+      at[dim] = lval(checked, 0, n.shape[dim]! - 1);
+      const value = s.build(src, io, []);
+      return [copy, item(s, s.kernel(index.shape, value, { idx: flatIndex(at, n.shape), mode: "add" }))];
+    }
+    default: {
+      const value = b.build(n, o, []);
+      return [item(b, b.kernel(n.shape, value))];
+    }
+  }
+}
+
+export type { DType };

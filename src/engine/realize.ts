@@ -1,0 +1,113 @@
+/**
+ * Runs schedules: allocates outputs, compiles kernels once per structure, runs them, and hands
+ * each computed node its buffer.
+ */
+import type { Buf, HostArray, Program } from "../ir/backend.ts";
+import { kernelKey } from "../ir/kernel.ts";
+import type { PrimParams } from "../ir/ops.ts";
+import { numel } from "../ir/shape.ts";
+import { allocBuffer, freeBuffer, getBackend } from "./device.ts";
+import { type LazyNode, ref, unref } from "./lazy.ts";
+import type { ScheduleItem } from "./lower.ts";
+import { schedule } from "./schedule.ts";
+
+const cache = new Map<string, Map<string, Program>>();
+
+export interface EngineStats {
+  /** Kernels launched since the process started (or the last `resetStats`). */
+  kernels: number;
+  /** Routine calls (backend dot/conv) launched. */
+  routines: number;
+  /** Kernels compiled: a cache miss each. */
+  compiles: number;
+}
+const stats: EngineStats = { kernels: 0, routines: 0, compiles: 0 };
+
+export const engineStats = (): EngineStats => ({ ...stats });
+export function resetStats(): void {
+  stats.kernels = stats.routines = stats.compiles = 0;
+}
+
+function compile(device: string, item: Extract<ScheduleItem, { kind: "kernel" }>): Program {
+  let c = cache.get(device);
+  if (!c) cache.set(device, (c = new Map()));
+  const key = kernelKey(item.kernel);
+  let p = c.get(key);
+  if (!p) {
+    p = getBackend(device).compile(item.kernel);
+    c.set(key, p);
+    stats.compiles++;
+  }
+  return p;
+}
+
+/** Computes the given nodes (and what they need); afterwards each has a buffer. */
+export function realize(nodes: readonly LazyNode[]): void {
+  const items = schedule(nodes);
+  if (!items.length) return;
+  // The schedule holds its nodes, so that a buffer a later kernel reads is not freed when the
+  // node that consumed it first lets go of it.
+  const held = new Set<LazyNode>();
+  for (const it of items) {
+    held.add(it.out);
+    for (const i of it.ins) held.add(i);
+  }
+  for (const n of held) ref(n);
+  const pending = new Map<LazyNode, Buf>();
+  const bufOf = (n: LazyNode): Buf => {
+    const b = n.buffer ?? pending.get(n);
+    if (!b) throw new Error(`internal: node ${n.id} (${n.op}) read before it was computed`);
+    return b;
+  };
+  try {
+    for (const it of items) {
+      const out = it.out;
+      let ob = pending.get(out);
+      if (!ob) {
+        ob = allocBuffer(out.device, out.dtype, numel(out.shape));
+        pending.set(out, ob);
+      }
+      const backend = getBackend(out.device);
+      if (it.kind === "kernel") {
+        if (numel(it.kernel.shape) > 0) {
+          const prog = compile(out.device, it);
+          backend.run(prog, [ob, ...it.ins.map(bufOf)]);
+          stats.kernels++;
+        }
+        if (!it.last) continue;
+      } else {
+        const [a, b] = it.ins as [LazyNode, LazyNode];
+        if (it.name === "dot") {
+          const nd = out.shape.length;
+          const m = out.shape[nd - 2]!, n = out.shape[nd - 1]!, k = a.shape[nd - 1]!;
+          backend.routines.dot!(ob, bufOf(a), bufOf(b), numel(out.shape.slice(0, -2)), m, k, n);
+        } else {
+          backend.routines.conv!(ob, bufOf(a), bufOf(b), a.shape, b.shape, out.params as PrimParams["conv"]);
+        }
+        stats.routines++;
+      }
+      pending.delete(out);
+      out.setBuffer(ob);
+    }
+  } finally {
+    for (const [n, b] of pending) freeBuffer(n.device, b);
+    for (const n of held) unref(n);
+  }
+}
+
+/** Reads a node's values to the host (realizing it first). */
+export async function readNode(n: LazyNode): Promise<HostArray> {
+  realize([n]);
+  const backend = getBackend(n.device);
+  await backend.sync();
+  return backend.read(n.buffer!);
+}
+
+export function readNodeSync(n: LazyNode): HostArray {
+  realize([n]);
+  const backend = getBackend(n.device);
+  if (!backend.readSync) throw new Error(`dataSync: device '${n.device}' reads asynchronously; use await tensor.data()`);
+  return backend.readSync(n.buffer!);
+}
+
+export { schedule };

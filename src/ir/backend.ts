@@ -1,0 +1,43 @@
+import type { DType } from "./dtype.ts";
+import type { Kernel } from "./kernel.ts";
+import type { ConvParams } from "./ops.ts";
+
+/** A block of device memory holding `size` elements of `dtype`. */
+export interface Buf {
+  readonly dtype: DType;
+  readonly size: number;
+  readonly bytes: number;
+}
+
+/** A compiled kernel, opaque to the engine. */
+export type Program = unknown;
+
+/** Typed arrays as `read` returns them (int64 is read as a BigInt64Array). */
+export type HostArray =
+  | Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+
+/**
+ * Contractions a backend can run faster than the engine's lowered kernels. Operands are
+ * contiguous row-major buffers.
+ */
+export interface Routines {
+  /** out[b] = a[b] (M x K) @ b[b] (K x N) for every batch b. */
+  dot(out: Buf, a: Buf, b: Buf, batch: number, m: number, k: number, n: number): void;
+  conv(out: Buf, x: Buf, w: Buf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void;
+}
+
+/** What the engine needs of a device. Small on purpose: a new backend is one folder. */
+export interface Backend {
+  readonly name: string;
+  alloc(dtype: DType, size: number): Buf;
+  free(b: Buf): void;
+  /** Copies host values in; numbers are converted to the buffer's dtype. */
+  write(b: Buf, src: ArrayLike<number> | ArrayLike<bigint>): void;
+  read(b: Buf): Promise<HostArray>;
+  /** Synchronous read, where the device allows it (CPU backends). */
+  readSync?(b: Buf): HostArray;
+  compile(k: Kernel): Program;
+  run(p: Program, bufs: readonly Buf[]): void;
+  readonly routines: Partial<Routines>;
+  sync(): Promise<void>;
+}

@@ -1,0 +1,117 @@
+/**
+ * The kernel IR: what the engine hands a backend to compile. A kernel loops over the elements
+ * of its output (loop vars o0, o1, ...), optionally reduces over more loops (r0, r1, ...), computes
+ * a value from loads through index expressions and ALU ops, and stores it. Backends render it to
+ * their own language; the engine caches compiled kernels by `kernelKey`.
+ */
+import type { DType } from "./dtype.ts";
+import { type Cond, condKey, type Lin } from "./index-expr.ts";
+import type { ElementwisePrim, ReducePrim } from "./ops.ts";
+
+export type VExpr =
+  | { readonly k: "const"; readonly v: number; readonly dt: DType }
+  /** bufs[buf][idx], or 0 where a condition fails (padding). */
+  | { readonly k: "load"; readonly buf: number; readonly idx: Lin; readonly valid: readonly Cond[]; readonly dt: DType }
+  /** An index expression used as a value (arange). */
+  | { readonly k: "index"; readonly lin: Lin; readonly dt: DType }
+  | { readonly k: "alu"; readonly op: ElementwisePrim; readonly srcs: readonly VExpr[]; readonly dt: DType }
+  /** `src` where every condition holds, else 0. */
+  | { readonly k: "gate"; readonly valid: readonly Cond[]; readonly src: VExpr; readonly dt: DType }
+  /** The reduction's accumulated value (only in `Kernel.value`). */
+  | { readonly k: "acc"; readonly dt: DType }
+  /** Uniform [0, 1) from Philox-4x32-10 at counter `counter`. */
+  | { readonly k: "random"; readonly key: readonly [number, number]; readonly counter: Lin; readonly dt: DType }
+  /** An integer index read from data, which must lie in [0, size) wherever `valid` holds. */
+  | { readonly k: "check"; readonly src: VExpr; readonly size: number; readonly valid: readonly Cond[]; readonly what: string; readonly dt: DType };
+
+export interface KernelReduce {
+  readonly op: ReducePrim;
+  /** Sizes of the reduction loops r0, r1, ... */
+  readonly shape: readonly number[];
+  /** The value accumulated at each reduction step. */
+  readonly body: VExpr;
+}
+
+export interface Kernel {
+  /** Buffer slots: [0] is written, the rest are read. */
+  readonly bufs: readonly { readonly dtype: DType; readonly size: number }[];
+  /** Sizes of the output loops o0, o1, ... */
+  readonly shape: readonly number[];
+  readonly reduce: KernelReduce | null;
+  readonly value: VExpr;
+  /** Where each value goes in bufs[0]: assigned, or added (scatter). */
+  readonly store: { readonly idx: Lin; readonly mode: "set" | "add" };
+}
+
+/** Every VExpr of a kernel once, operands before their users. */
+export function topoExprs(rootExprs: readonly VExpr[], rootLins: readonly Lin[] = []): VExpr[] {
+  const seen = new Set<VExpr>(), out: VExpr[] = [];
+  const visitLin = (l: Lin, stack: VExpr[]) => {
+    for (const t of l.terms) visitAtom(t.atom, stack);
+  };
+  const visitAtom = (a: Lin["terms"][number]["atom"], stack: VExpr[]) => {
+    if (a.k === "val") stack.push(a.of);
+    else if (a.k === "div" || a.k === "mod") visitLin(a.of, stack);
+  };
+  const deps = (e: VExpr): VExpr[] => {
+    const s: VExpr[] = [];
+    switch (e.k) {
+      case "load": visitLin(e.idx, s); e.valid.forEach((c) => visitLin(c.lin, s)); break;
+      case "index": visitLin(e.lin, s); break;
+      case "alu": s.push(...e.srcs); break;
+      case "gate": e.valid.forEach((c) => visitLin(c.lin, s)); s.push(e.src); break;
+      case "random": visitLin(e.counter, s); break;
+      case "check": s.push(e.src); e.valid.forEach((c) => visitLin(c.lin, s)); break;
+      case "const": case "acc": break;
+      default: e satisfies never;
+    }
+    return s;
+  };
+  const roots: VExpr[] = [];
+  for (const l of rootLins) visitLin(l, roots);
+  roots.push(...rootExprs);
+  // Iterative post-order, so long chains of ops do not overflow the stack.
+  for (const root of roots) {
+    const stack: [VExpr, boolean][] = [[root, false]];
+    while (stack.length) {
+      const [e, done] = stack.pop()!;
+      if (done) { if (!seen.has(e)) { seen.add(e); out.push(e); } continue; }
+      if (seen.has(e)) continue;
+      stack.push([e, true]);
+      for (const d of deps(e)) if (!seen.has(d)) stack.push([d, false]);
+    }
+  }
+  return out;
+}
+
+/** A canonical text of a kernel's structure: equal keys mean the same compiled program. */
+export function kernelKey(k: Kernel): string {
+  const ids = new Map<VExpr, number>();
+  const lin = (l: Lin): string =>
+    l.terms.map((t) => `${t.coef}*${atom(t.atom)}`).join("+") + `+${l.c}`;
+  const atom = (a: Lin["terms"][number]["atom"]): string =>
+    a.k === "var" ? a.name : a.k === "val" ? `#${ids.get(a.of)}[${a.lo},${a.hi}]` : `(${lin(a.of)})${a.k === "div" ? "/" : "%"}${a.by}`;
+  const conds = (cs: readonly Cond[]) => cs.map((c) => `${c.lo}<=${lin(c.lin)}<${c.hi}`).join("&");
+  const parts: string[] = [];
+  const roots = k.reduce ? [k.reduce.body, k.value] : [k.value];
+  for (const e of topoExprs(roots, [k.store.idx])) {
+    ids.set(e, ids.size);
+    let s: string;
+    switch (e.k) {
+      case "const": s = `c${e.v}`; break;
+      case "load": s = `L${e.buf}[${lin(e.idx)}|${conds(e.valid)}]`; break;
+      case "index": s = `I${lin(e.lin)}`; break;
+      case "alu": s = `${e.op}(${e.srcs.map((x) => ids.get(x)).join(",")})`; break;
+      case "gate": s = `G(${conds(e.valid)}?${ids.get(e.src)})`; break;
+      case "acc": s = "acc"; break;
+      case "random": s = `R${e.key[0]},${e.key[1]}@${lin(e.counter)}`; break;
+      case "check": s = `C${ids.get(e.src)}<${e.size}|${conds(e.valid)}|${e.what}`; break;
+      default: s = e satisfies never;
+    }
+    parts.push(`${s}:${e.dt}`);
+  }
+  const red = k.reduce ? `${k.reduce.op}[${k.reduce.shape}]` : "-";
+  return `${k.bufs.map((b) => `${b.dtype}x${b.size}`).join(",")}|[${k.shape}]|${red}|${k.store.mode}@${lin(k.store.idx)}|${parts.join(";")}`;
+}
+
+export { condKey };

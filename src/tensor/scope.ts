@@ -1,0 +1,103 @@
+/**
+ * Tensor lifetimes: `st.scope(fn)` disposes what a block made, and a FinalizationRegistry
+ * releases the buffers of tensors that were never disposed once JavaScript collects them.
+ */
+import { unref, type LazyNode } from "../engine/lazy.ts";
+
+/** What a tensor owns: the node it holds. Shared with the finalizer, never the tensor itself. */
+export interface NodeBox {
+  node: LazyNode | null;
+}
+
+const finalizer = new FinalizationRegistry<NodeBox>((box) => {
+  if (box.node) {
+    const n = box.node;
+    box.node = null;
+    unref(n);
+  }
+});
+
+export function track(owner: object, box: NodeBox): void {
+  finalizer.register(owner, box, owner);
+}
+
+export function untrack(owner: object): void {
+  finalizer.unregister(owner);
+}
+
+interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+  /** Set on tensors whose lifetime another object manages (a parameter's `.grad`). */
+  pinned: boolean;
+}
+
+const scopes: Disposable[][] = [];
+
+export function addToScope(t: Disposable): void {
+  const s = scopes[scopes.length - 1];
+  if (s) s.push(t);
+}
+
+function collectKept(v: unknown, out: Set<unknown>, depth = 0): void {
+  if (v === null || typeof v !== "object" || depth > 8) return;
+  if (out.has(v)) return;
+  out.add(v);
+  if (Array.isArray(v)) for (const x of v) collectKept(x, out, depth + 1);
+  else if (v instanceof Map) for (const x of v.values()) collectKept(x, out, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collectKept(x, out, depth + 1);
+}
+
+function close(made: Disposable[], result: unknown): void {
+  const kept = new Set<unknown>();
+  collectKept(result, kept);
+  const outer = scopes[scopes.length - 1];
+  for (const t of made) {
+    if (kept.has(t) || t.pinned) {
+      if (outer && !t.isDisposed) outer.push(t);
+    } else if (!t.isDisposed) {
+      t.dispose();
+    }
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created, except those it returns (directly, or inside
+ * arrays, Maps and plain objects). Scopes nest; what a scope returns belongs to the enclosing one.
+ * An async `fn` is awaited before disposal, so no other tensor work should run concurrently.
+ *
+ * @example
+ * const loss = st.scope(() => {
+ *   const out = model.forward(x);
+ *   return st.nn.functional.crossEntropy(out, y); // everything else made here is freed
+ * });
+ */
+export function scope<T>(fn: () => T): T {
+  const made: Disposable[] = [];
+  scopes.push(made);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    close(made, undefined);
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.then(
+      (v) => {
+        scopes.splice(scopes.lastIndexOf(made), 1);
+        close(made, v);
+        return v;
+      },
+      (e) => {
+        scopes.splice(scopes.lastIndexOf(made), 1);
+        close(made, undefined);
+        throw e;
+      },
+    ) as T;
+  }
+  scopes.pop();
+  close(made, result);
+  return result;
+}
