@@ -5,6 +5,7 @@
 import type { DType } from "../../ir/dtype.ts";
 import { atomRange, type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
 import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
+import { bf16round, f16round } from "./runtime.ts";
 import type { ElementwisePrim, ReducePrim } from "../../ir/ops.ts";
 
 type Alu = (s: string[], dt: DType, srcDt: DType) => string;
@@ -62,6 +63,23 @@ const STORE: Partial<Record<DType, (s: string) => string>> = {
   bfloat16: (s) => `bf16bits(${s})`,
 };
 
+/**
+ * JavaScript computes in float64; rounding every float32 / float16 / bfloat16 result to its dtype
+ * gives each op the dtype's semantics, so a value recomputed inside one kernel equals the value
+ * another kernel stored.
+ */
+const ROUND: Partial<Record<DType, (s: string) => string>> = {
+  float32: (s) => `Math.fround(${s})`,
+  float16: (s) => `f16round(${s})`,
+  bfloat16: (s) => `bf16round(${s})`,
+};
+const roundTo = (dt: DType, s: string): string => (ROUND[dt] ?? ((x: string) => x))(s);
+const ROUND_CONST: Partial<Record<DType, (v: number) => number>> = {
+  float32: Math.fround,
+  float16: (v) => f16round(v),
+  bfloat16: (v) => bf16round(v),
+};
+
 const randomBits = (dt: DType): number => (dt === "float64" ? 53 : dt === "float16" ? 11 : dt === "bfloat16" ? 8 : 24);
 
 export function renderKernel(k: Kernel): string {
@@ -99,16 +117,22 @@ export function renderKernel(k: Kernel): string {
 
   const expr = (e: VExpr): string => {
     switch (e.k) {
-      case "const": return Number.isNaN(e.v) ? "NaN" : e.v === Infinity ? "Infinity" : e.v === -Infinity ? "-Infinity" : `(${e.v})`;
+      case "const": {
+        const v = (ROUND_CONST[e.dt] ?? ((x: number) => x))(e.v);
+        return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : `(${v})`;
+      }
       case "load": {
         const ld = LOAD[e.dt] ?? ((s: string) => s);
         const v = ld(`b${e.buf}[${lin(e.idx)}]`);
         return e.valid.length ? `(${conds(e.valid)}?${v}:0)` : v;
       }
       case "index": return lin(e.lin);
-      case "alu": return ALU[e.op](e.srcs.map((s) => names.get(s)!), e.dt, e.srcs[0]!.dt);
+      case "alu": {
+        const v = ALU[e.op](e.srcs.map((s) => names.get(s)!), e.dt, e.srcs[0]!.dt);
+        return e.op === "cast" ? v : roundTo(e.dt, v);
+      }
       case "gate": return `(${conds(e.valid)}?${names.get(e.src)}:0)`;
-      case "acc": return "acc";
+      case "acc": return roundTo(e.dt, "acc");
       case "random": return `uniform(${lin(e.counter)},${e.key[0]},${e.key[1]},${randomBits(e.dt)})`;
       case "check": {
         const v = names.get(e.src)!;
@@ -133,7 +157,7 @@ export function renderKernel(k: Kernel): string {
     usesR.set(e, r);
     const a = e.k === "acc" || deps.some((d) => usesAcc.get(d)!);
     usesAcc.set(e, a);
-    if (e.k === "const" || e.k === "acc") { names.set(e, expr(e)); continue; }
+    if (e.k === "const") { names.set(e, expr(e)); continue; }
     const name = `t${n++}`;
     const line = `const ${name}=${expr(e)};`;
     names.set(e, name);
