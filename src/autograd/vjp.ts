@@ -60,15 +60,24 @@ export const VJP: { [P in Prim]: VjpRule<P> } = {
     return [g.div(count).expand(x.shape).mul(hit)];
   },
   prod: (g, c) => {
-    // Product of the others, exact with zeros present: out/x without zeros; with one zero only
-    // that position gets the product of the rest; with two or more, all zero.
+    // The product of the others, exact with zeros, and written so that its own gradient (the
+    // second derivative) is exact too. With k zeros in a slice, P the product of its nonzero
+    // entries and s the sum of its zero entries (0, but with derivative 1 along each of them):
+    //   k = 0: P / x;
+    //   k = 1: P at the zero; P / x * s elsewhere (0, with derivative P / x along the zero);
+    //   k = 2: P * (s - x) at a zero (P times the other zero); 0 elsewhere, as its derivatives;
+    //   k > 2: 0, as its derivatives.
+    // (Plain zeros where the value is 0 would make second derivatives 0 there.)
     const x = x0(c), axes = c.params.axes;
     const isZero = x.eq(0);
     const nz = x.where(isZero.logicalNot(), 1);
-    const prodNz = c.apply("prod", [nz], { axes }).expand(x.shape);
-    const zeros = isZero.to(x.dtype).sum(axes, { keepdim: true }).expand(x.shape);
-    const noZero = prodNz.div(nz);
-    const grad = noZero.where(zeros.eq(0), prodNz.where(zeros.eq(1).logicalAnd(isZero), 0));
+    const P = c.apply("prod", [nz], { axes }).expand(x.shape);
+    const k = isZero.to(x.dtype).sum(axes, { keepdim: true }).expand(x.shape);
+    const s = x.where(isZero, 0).sum(axes, { keepdim: true }).expand(x.shape);
+    const others = P.div(nz);
+    const oneZero = P.where(isZero, others.mul(s));
+    const twoZeros = P.mul(s.sub(x)).where(isZero, 0);
+    const grad = others.where(k.eq(0), oneZero.where(k.eq(1), twoZeros.where(k.eq(2), 0)));
     return [g.expand(x.shape).mul(grad)];
   },
   reshape: (g, c) => [g.reshape(x0(c).shape)],

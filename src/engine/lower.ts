@@ -8,7 +8,7 @@ import type { LazyNode } from "./lazy.ts";
 import {
   type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
 } from "../ir/index-expr.ts";
-import type { Kernel, KernelReduce, VExpr } from "../ir/kernel.ts";
+import { type Kernel, type KernelReduce, topoExprs, type VExpr } from "../ir/kernel.ts";
 import type { DType } from "../ir/dtype.ts";
 import type { Prim, PrimParams } from "../ir/ops.ts";
 import { numel } from "../ir/shape.ts";
@@ -23,6 +23,9 @@ class KernelBuilder {
   readonly slots: LazyNode[];
   private readonly memo = new Map<string, VExpr>();
   reduce: KernelReduce | null = null;
+  /** Kernel arguments (see `Kernel.scalars`), and where each random node's state starts in them. */
+  readonly scalars: number[] = [];
+  private readonly randomState = new Map<LazyNode, number>();
 
   constructor(
     readonly root: LazyNode,
@@ -113,8 +116,15 @@ class KernelBuilder {
       case "iota":
         return { k: "index", lin: idx[P(n, op).axis]!, dt };
       case "random": {
+        // Key and offset are kernel arguments, not code: every draw runs the same program.
         const p = P(n, op);
-        return { k: "random", key: p.key, counter: ladd(flatIndex(idx, n.shape), p.offset), dt };
+        let state = this.randomState.get(n);
+        if (state === undefined) {
+          state = this.scalars.length;
+          this.scalars.push(p.key[0], p.key[1], p.offset);
+          this.randomState.set(n, state);
+        }
+        return { k: "random", state, counter: flatIndex(idx, n.shape), dt };
       }
       case "gather": {
         const dim = P(n, op).dim, s = n.srcs[0]!;
@@ -122,7 +132,13 @@ class KernelBuilder {
         const checked: VExpr = { k: "check", src: iv, size: s.shape[dim]!, valid, what: "gather", dt: iv.dt };
         const at = [...idx];
         at[dim] = lval(checked, 0, s.shape[dim]! - 1);
-        return src(0, at);
+        const v = src(0, at);
+        // The index must be checked even when the value does not depend on it (a constant or
+        // broadcast source, or a size-1 dim whose index arithmetic folds away): then tie the
+        // check in as the condition of a where whose branches are both the value.
+        if (topoExprs([v]).includes(checked)) return v;
+        const inRange: VExpr = { k: "alu", op: "cmplt", srcs: [checked, { k: "const", v: s.shape[dim]!, dt: iv.dt }], dt: "bool" };
+        return { k: "alu", op: "where", srcs: [inRange, v, v], dt: v.dt };
       }
       case "contiguous":
         return src(0);
@@ -140,6 +156,7 @@ class KernelBuilder {
       reduce: this.reduce,
       value,
       store,
+      scalars: this.scalars,
     };
   }
 }

@@ -71,7 +71,7 @@ export function realize(nodes: readonly LazyNode[]): void {
       if (it.kind === "kernel") {
         if (numel(it.kernel.shape) > 0) {
           const prog = compile(out.device, it);
-          backend.run(prog, [ob, ...it.ins.map(bufOf)]);
+          backend.run(prog, [ob, ...it.ins.map(bufOf)], it.kernel.scalars);
           stats.kernels++;
         }
         if (!it.last) continue;

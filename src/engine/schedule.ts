@@ -1,10 +1,12 @@
 /**
  * The scheduler: cuts the lazy graph into kernels. A node gets its own buffer (is materialized)
- * when it is a target, a contraction, a scatter, an explicit `contiguous`, an elementwise value
- * used by more than one consumer, or a reduction that cannot fuse. Everything else is inlined into
- * the kernel of its consumer: chains of elementwise ops fuse with each other, elementwise producers
- * fuse into a reduction, and a reduction fuses with the elementwise ops that consume it (the
- * epilogue) when nothing reshapes its output on the way.
+ * when it is a target, a contraction, a scatter, an explicit `contiguous`, a value that kernels
+ * of its own would each have to recompute at more than a few ops' cost, or a reduction that
+ * cannot fuse. Everything else is inlined into the kernel of its consumer: chains of elementwise
+ * ops and views fuse with each other, elementwise producers fuse into a reduction, and a
+ * reduction fuses with the elementwise ops that consume it (the epilogue) when only reshapes and
+ * permutes lie on the way (views that read each reduced value exactly once; an expand would
+ * recompute the reduction per copy, so it ends the fusion).
  */
 import { getBackend } from "./device.ts";
 import type { LazyNode } from "./lazy.ts";
@@ -35,6 +37,41 @@ const EXPENSIVE: ReadonlySet<string> = new Set(["exp", "log", "sin", "sqrt", "er
 /** A multi-consumer value costing more than this (in cheap ops per element) gets its own buffer. */
 const MAX_RECOMPUTE = 3;
 
+/**
+ * The materialized node a reduction can fuse into as the prologue of its epilogue, or null. The
+ * reduction's value must reach it through elementwise ops of its own shape, reshapes and
+ * permutes (one-to-one views: each reduced value is read once; an expand would recompute the
+ * reduction per copy). Views are allowed only while the value has one consumer; where it
+ * branches (e.g. `where(s == 0, 1, s)`), every branch must be elementwise ops of that shape that
+ * meet again in that one node, so that all of them read the reduction at the same index.
+ */
+function epilogueRoot(n: LazyNode, users: (n: LazyNode) => LazyNode[], mat: ReadonlySet<LazyNode>): LazyNode | null {
+  let cs = users(n), prev: LazyNode = n;
+  while (cs.length === 1) {
+    const c = cs[0]!;
+    const oneToOne = c.op === "reshape" || c.op === "permute" || (c.op !== "buffer" && isElementwise(c.op) && shapesEqual(c.shape, prev.shape));
+    if (!oneToOne) return null;
+    if (mat.has(c)) return c;
+    prev = c;
+    cs = users(c);
+  }
+  let root: LazyNode | null = null;
+  const seen = new Set<LazyNode>(), stack = [...cs];
+  while (stack.length) {
+    const c = stack.pop()!;
+    if (seen.has(c)) continue;
+    seen.add(c);
+    if (c.op === "buffer" || !isElementwise(c.op) || !shapesEqual(c.shape, prev.shape)) return null;
+    if (mat.has(c)) {
+      if (root && root !== c) return null;
+      root = c;
+    } else {
+      stack.push(...users(c));
+    }
+  }
+  return root;
+}
+
 export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
   const order = unrealizedGraph(targets);
   if (order.length === 0) return [];
@@ -53,36 +90,53 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
   // several consumers is recomputed by each unless it is materialized; that only pays when it
   // is more than a few cheap ops.
   const cost = new Map<LazyNode, number>();
+  const costly = new Set<LazyNode>();
   for (const n of order) {
     const op = n.op;
     if (op === "buffer") continue;
     if (isContraction(op) || op === "scatterAdd" || op === "contiguous") {
       mat.add(n);
-      if (isContraction(op) && getBackend(n.device).routines[op]) for (const s of n.srcs) if (!s.realized) mat.add(s);
+      if (isContraction(op) && getBackend(n.device).routines[op]) {
+        for (const s of n.srcs) {
+          if (s.realized) continue;
+          mat.add(s); // a routine takes buffers: this one stays materialized
+          costly.delete(s);
+        }
+      }
     }
     const inlined = n.srcs.reduce((a, s) => a + (s.realized || mat.has(s) ? 0 : cost.get(s) ?? 0), 0);
     const own = EXPENSIVE.has(op) ? 4 : isElementwise(op) ? 1 : op === "gather" ? 2 : op === "random" ? 8 : 0;
-    if ((isElementwise(op) || op === "gather" || op === "random") && users(n).length > 1 && own + inlined > MAX_RECOMPUTE) mat.add(n);
+    if ((isElementwise(op) || op === "gather" || op === "random") && users(n).length > 1 && own + inlined > MAX_RECOMPUTE && !mat.has(n)) {
+      mat.add(n);
+      costly.add(n);
+    }
     cost.set(n, mat.has(n) ? 0 : own + inlined);
   }
-  // A reduction fuses into the first materialized node above it when the path there is
-  // elementwise ops and reshapes (which keep the element order), one consumer each, and that
-  // node takes no other reduction.
+  // Consumers before producers, each node's kernel (`group`: the materialized node it is inlined
+  // into; null when it is inlined into several) is settled:
+  // - A reduction fuses into the materialized node its epilogue leads to (see `epilogueRoot`)
+  //   when that node takes no other reduction.
+  // - A costly shared value whose consumers all land in one kernel is inlined after all: inside
+  //   one kernel its users share it (the kernel builder computes each value at each index once).
+  const group = new Map<LazyNode, LazyNode | null>();
   const fused = new Map<LazyNode, LazyNode>();
-  for (const n of order) {
-    if (n.op === "buffer" || !isReduce(n.op) || mat.has(n)) continue;
-    let root: LazyNode | null = null;
-    let cs = users(n), prev: LazyNode = n;
-    while (cs.length === 1) {
-      const c = cs[0]!;
-      const keepsOrder = c.op === "reshape" || (c.op !== "buffer" && isElementwise(c.op) && shapesEqual(c.shape, prev.shape));
-      if (!keepsOrder) break;
-      if (mat.has(c)) { root = c; break; }
-      prev = c;
-      cs = users(c);
+  for (let i = order.length - 1; i >= 0; i--) {
+    const n = order[i]!;
+    if (n.op === "buffer") continue;
+    if (isReduce(n.op) && !mat.has(n)) {
+      const root = epilogueRoot(n, users, mat);
+      if (root && !fused.has(root)) fused.set(root, n);
+      else mat.add(n);
     }
-    if (root && !fused.has(root)) fused.set(root, n);
-    else mat.add(n);
+    if (mat.has(n) && !costly.has(n)) { group.set(n, n); continue; }
+    const gs = new Set(users(n).map((c) => group.get(c) ?? null));
+    const only = gs.size === 1 ? [...gs][0]! : null;
+    if (costly.has(n)) {
+      if (only) mat.delete(n);
+      group.set(n, only ?? n);
+    } else {
+      group.set(n, only);
+    }
   }
   const items: ScheduleItem[] = [];
   for (const n of order) if (mat.has(n)) items.push(...buildKernels(n, mat, fused.get(n) ?? null));

@@ -37,7 +37,8 @@ export interface Backend {
   /** Synchronous read, where the device allows it (CPU backends). */
   readSync?(b: Buf): HostArray;
   compile(k: Kernel): Program;
-  run(p: Program, bufs: readonly Buf[]): void;
+  /** Runs a compiled kernel on its buffers, with the kernel's `scalars` as arguments. */
+  run(p: Program, bufs: readonly Buf[], scalars: readonly number[]): void;
   readonly routines: Partial<Routines>;
   sync(): Promise<void>;
 }

@@ -19,8 +19,11 @@ export type VExpr =
   | { readonly k: "gate"; readonly valid: readonly Cond[]; readonly src: VExpr; readonly dt: DType }
   /** The reduction's accumulated value (only in `Kernel.value`). */
   | { readonly k: "acc"; readonly dt: DType }
-  /** Uniform [0, 1) from Philox-4x32-10 at counter `counter`. */
-  | { readonly k: "random"; readonly key: readonly [number, number]; readonly counter: Lin; readonly dt: DType }
+  /**
+   * Uniform [0, 1) from Philox-4x32-10 at counter `offset + counter` under key (key0, key1), where
+   * [key0, key1, offset] are the kernel arguments `scalars[state..state+2]`.
+   */
+  | { readonly k: "random"; readonly state: number; readonly counter: Lin; readonly dt: DType }
   /** An integer index read from data, which must lie in [0, size) wherever `valid` holds. */
   | { readonly k: "check"; readonly src: VExpr; readonly size: number; readonly valid: readonly Cond[]; readonly what: string; readonly dt: DType };
 
@@ -41,6 +44,12 @@ export interface Kernel {
   readonly value: VExpr;
   /** Where each value goes in bufs[0]: assigned, or added (scatter). */
   readonly store: { readonly idx: Lin; readonly mode: "set" | "add" };
+  /**
+   * Numbers the kernel takes as arguments rather than as code (the random generator's key and
+   * offset), so that kernels differing only in them share one compiled program. Not part of
+   * `kernelKey`; backends receive them in `run`.
+   */
+  readonly scalars: readonly number[];
 }
 
 /** Every VExpr of a kernel once, operands before their users. */
@@ -104,7 +113,7 @@ export function kernelKey(k: Kernel): string {
       case "alu": s = `${e.op}(${e.srcs.map((x) => ids.get(x)).join(",")})`; break;
       case "gate": s = `G(${conds(e.valid)}?${ids.get(e.src)})`; break;
       case "acc": s = "acc"; break;
-      case "random": s = `R${e.key[0]},${e.key[1]}@${lin(e.counter)}`; break;
+      case "random": s = `R$${e.state}@${lin(e.counter)}`; break;
       case "check": s = `C${ids.get(e.src)}<${e.size}|${conds(e.valid)}|${e.what}`; break;
       default: s = e satisfies never;
     }

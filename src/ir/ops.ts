@@ -69,7 +69,10 @@ export interface PrimParams {
   const: { value: number; shape: number[]; dtype: DType };
   /** Values 0..n-1 along `axis` of `shape`. */
   iota: { shape: number[]; axis: number; dtype: DType };
-  /** Uniform [0, 1) from Philox-4x32-10, keyed by `key`, counter `offset` + flat index. */
+  /**
+   * Uniform [0, 1) from Philox-4x32-10, keyed by `key`, counter `offset` + flat index. Kernels get
+   * key and offset as arguments (`Kernel.scalars`), so every draw runs one compiled program.
+   */
   random: { shape: number[]; dtype: DType; key: [number, number]; offset: number };
   gather: { dim: number };
   scatterAdd: { dim: number };

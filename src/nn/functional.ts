@@ -31,7 +31,8 @@ export const softmax = (x: Tensor, dim: number): Tensor => x.softmax(dim);
 export const logSoftmax = (x: Tensor, dim: number): Tensor => x.logSoftmax(dim);
 export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor => E.where(x.gt(0), x, x.mul(negativeSlope));
 export const elu = (x: Tensor, alpha = 1): Tensor => E.where(x.gt(0), x, x.exp().sub(1).mul(alpha));
-export const hardtanh = (x: Tensor, minVal = -1, maxVal = 1): Tensor => x.clamp(minVal, maxVal);
+/** clamp(x, minVal, maxVal), but with a zero gradient at the bounds themselves, as PyTorch's hardtanh. */
+export const hardtanh = (x: Tensor, minVal = -1, maxVal = 1): Tensor => E.where(x.le(minVal), minVal, E.where(x.ge(maxVal), maxVal, x));
 export const logSigmoid = (x: Tensor): Tensor => x.neg().softplus().neg();
 
 /**
@@ -124,10 +125,19 @@ export function l1Loss(input: Tensor, target: Tensor, opts: { reduction?: Reduct
   checkSame("l1Loss", input, target);
   return reduce(input.sub(target).abs(), opts.reduction ?? "mean");
 }
+/**
+ * log(x) clamped below at -100, as PyTorch's binary cross entropy does so that probabilities of
+ * exactly 0 or 1 stay finite. The log sees 1 where the clamp applies: log(0) there would turn the
+ * zero gradient of the clamped branch into 0 / 0 = NaN.
+ */
+function clampedLog(x: Tensor): Tensor {
+  const tiny = x.le(Math.exp(-100));
+  return E.where(tiny, -100, E.where(tiny, 1, x).log());
+}
+
 export function binaryCrossEntropy(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; reduction?: Reduction } = {}): Tensor {
   checkSame("binaryCrossEntropy", input, target);
-  // PyTorch clamps the logs at -100 so that probabilities of exactly 0 or 1 stay finite.
-  const l = target.mul(input.log().clamp(-100)).add(target.rsub(1).mul(input.rsub(1).log().clamp(-100))).neg();
+  const l = target.mul(clampedLog(input)).add(target.rsub(1).mul(clampedLog(input.rsub(1)))).neg();
   return reduce(opts.weight ? l.mul(opts.weight) : l, opts.reduction ?? "mean");
 }
 export function binaryCrossEntropyWithLogits(input: Tensor, target: Tensor, opts: { weight?: Tensor | null; posWeight?: Tensor | null; reduction?: Reduction } = {}): Tensor {

@@ -8,7 +8,7 @@ import { convInputGrad } from "../autograd/conv-vjp.ts";
 import { apply } from "./apply.ts";
 import * as E from "./elementwise.ts";
 import { cat, expand, padZeros, permute, reshape, shrink } from "./movement.ts";
-import { amax, sum } from "./reduce.ts";
+import { argmax, sum } from "./reduce.ts";
 import type { Tensor } from "./tensor.ts";
 
 type IntOrTuple = number | readonly number[];
@@ -178,7 +178,12 @@ export function maxPoolNd(op: string, nsp: number, x: Tensor, kernel: IntOrTuple
   const inside = padZeros(expand(reshape(one, x.shape.map(() => 1)), x.shape), g.pads);
   const neg = E.where(inside, padded, -Infinity);
   const w = windows(neg, g.k, g.s, g.d);
-  return amax(w, [...Array(nsp).keys()].map((i) => w.ndim - nsp + i));
+  // The max is gathered at the first maximum of each window (row-major), so that among ties the
+  // gradient goes to that one element, as in PyTorch (amax would share it between the ties).
+  const lead = w.shape.slice(0, w.ndim - nsp);
+  const flat = reshape(w, [...lead, g.k.reduce((a, b) => a * b, 1)]);
+  const idx = argmax(flat, -1, { keepdim: true });
+  return reshape(apply("gather", [flat, idx], { dim: flat.ndim - 1 }), lead);
 }
 
 export interface AvgPoolOpts extends PoolOpts {
@@ -198,8 +203,11 @@ export function avgPoolNd(op: string, nsp: number, x: Tensor, kernel: IntOrTuple
   const sp = x.shape.slice(x.ndim - nsp);
   const ones = apply("const", [], { value: 1, shape: [], dtype: x.dtype }, x.device);
   const onesSp = expand(reshape(ones, sp.map(() => 1)), sp);
+  // With countIncludePad the explicit padding counts (ones over the input widened by p on both
+  // sides), but not what lies past it, where only ceilMode windows reach.
+  const widened = sp.map((n, i) => n + 2 * g.p[i]!);
   const region = includePad
-    ? padZeros(padZeros(onesSp, g.p.map((p): [number, number] => [p, p])), g.pads.slice(x.ndim - nsp).map(([, b], i): [number, number] => [0, b - g.p[i]!]))
+    ? padZeros(expand(reshape(ones, sp.map(() => 1)), widened), g.pads.slice(x.ndim - nsp).map(([, b], i): [number, number] => [0, b - g.p[i]!]))
     : padZeros(onesSp, g.pads.slice(x.ndim - nsp));
   const cw = windows(region, g.k, g.s, g.d);
   const count = sum(cw, [...Array(nsp).keys()].map((i) => cw.ndim - nsp + i));

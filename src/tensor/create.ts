@@ -89,7 +89,7 @@ const toShape = (op: string, s: Size): number[] => checkShape(op, typeof s === "
  * st.full([2, 3], 7); // float32, all 7
  */
 export function full(size: Size, value: Scalar, opts: CreateOpts = {}): Tensor {
-  const dtype = opts.dtype ?? (typeof value === "boolean" ? "bool" : "float32");
+  const dtype = opts.dtype !== undefined ? assertDType("full", opts.dtype) : typeof value === "boolean" ? "bool" : "float32";
   const shape = toShape("full", size);
   const c = apply("const", [], { value: Number(value), shape: [], dtype }, opts.device ?? getDefaultDevice());
   const t = shape.length ? apply("expand", [apply("reshape", [c], { shape: shape.map(() => 1) })], { shape }) : c;
@@ -120,7 +120,7 @@ export function arange(startOrEnd: number, end?: number, step = 1, opts: CreateO
   if ((stop - start) / step < 0 && stop !== start) throw new ValueError(`arange: upper bound and step are inconsistent (start ${start}, end ${stop}, step ${step})`);
   const n = Math.max(0, Math.ceil((stop - start) / step));
   const allInt = [start, stop, step].every(Number.isInteger);
-  const dtype = opts.dtype ?? (allInt ? "int64" : "float32");
+  const dtype = opts.dtype !== undefined ? assertDType("arange", opts.dtype) : allInt ? "int64" : "float32";
   const device = opts.device ?? getDefaultDevice();
   // Computed in float64 and cast once, so float32 ranges match PyTorch's values.
   const iota = apply("iota", [], { shape: [n], axis: 0, dtype: "float64" }, device);
@@ -146,7 +146,7 @@ export function linspace(start: number, end: number, steps: number, opts: Create
   const fromStart = i.mul(d).add(start);
   const fromEnd = i.sub(steps - 1).mul(d).add(end);
   const v = steps > 1 ? fromEnd.where(i.ge(half), fromStart) : fromStart;
-  return finish(v.to(opts.dtype ?? "float32"), opts);
+  return finish(v.to(assertDType("linspace", opts.dtype ?? "float32")), opts);
 }
 
 /**
@@ -159,11 +159,11 @@ export function eye(n: number, m = n, opts: CreateOpts = {}): Tensor {
   const device = opts.device ?? getDefaultDevice();
   const r = apply("iota", [], { shape: [n, m], axis: 0, dtype: "int32" }, device);
   const c = apply("iota", [], { shape: [n, m], axis: 1, dtype: "int32" }, device);
-  return finish(r.eq(c).to(opts.dtype ?? "float32"), opts);
+  return finish(r.eq(c).to(assertDType("eye", opts.dtype ?? "float32")), opts);
 }
 
 function checkFloat(op: string, d: DType): DType {
-  if (!isFloat(d)) throw new DTypeError(`${op}: expected a floating point dtype, got ${d}`);
+  if (!isFloat(assertDType(op, d))) throw new DTypeError(`${op}: expected a floating point dtype, got ${d}`);
   return d;
 }
 
@@ -214,8 +214,9 @@ export function randint(low: number, high: number | Size, size?: Size | CreateOp
     hi = high; sz = size as Size;
   }
   if (!(hi > lo)) throw new ValueError(`randint: expected low < high, got low=${lo}, high=${hi}`);
+  const dtype = assertDType("randint", opts.dtype ?? "int64");
   const u = rand(sz, { dtype: "float64", device: opts.device });
-  return finish(u.mul(hi - lo).floor().add(lo).to(opts.dtype ?? "int64"), opts);
+  return finish(u.mul(hi - lo).floor().add(lo).to(dtype), opts);
 }
 
 /**
@@ -232,7 +233,7 @@ export function randperm(n: number, opts: CreateOpts = {}): Tensor {
     const j = Math.floor(u[i]! * (i + 1));
     [perm[i], perm[j]] = [perm[j]!, perm[i]!];
   }
-  return fromValues(perm, [n], opts.dtype ?? "int64", opts.device ?? getDefaultDevice());
+  return fromValues(perm, [n], assertDType("randperm", opts.dtype ?? "int64"), opts.device ?? getDefaultDevice());
 }
 
 /** A 0-d tensor holding a scalar, on a device with a dtype. */

@@ -105,7 +105,21 @@ export function pow(a: TensorOrScalar, b: TensorOrScalar): Tensor {
   return binary("pow", "pow", a, b);
 }
 export const maximum = (a: TensorOrScalar, b: TensorOrScalar): Tensor => binary("max", "maximum", a, b);
-export const minimum = (a: TensorOrScalar, b: TensorOrScalar): Tensor => neg(maximum(neg(asTensor(a, b as Tensor)), neg(asTensor(b, a as Tensor))));
+export function minimum(a: TensorOrScalar, b: TensorOrScalar): Tensor {
+  const [x, y] = broadcastPair("minimum", a, b);
+  return reverseOrder(apply("max", [reverseOrder(x), reverseOrder(y)], {}));
+}
+
+/**
+ * A map that reverses the order of x's dtype, so that min-type ops are max-type ops in between:
+ * -x for signed types, 255 - x for uint8 (whose -x wraps around, putting 0 above everything),
+ * logical not for bool (which has no negation). NaN stays NaN.
+ */
+export function reverseOrder(x: Tensor): Tensor {
+  if (x.dtype === "bool") return logicalNot(x);
+  if (x.dtype === "uint8") return sub(255, x);
+  return neg(x);
+}
 
 export const lt = (a: TensorOrScalar, b: TensorOrScalar): Tensor => binary("cmplt", "lt", a, b);
 export const gt = (a: TensorOrScalar, b: TensorOrScalar): Tensor => binary("cmplt", "gt", b, a);
@@ -178,7 +192,8 @@ export const log10 = (x: Tensor): Tensor => mul(log(x), Math.LOG10E);
 export const log1p = (x: Tensor): Tensor => log(add(x, 1));
 export const rsqrt = (x: Tensor): Tensor => reciprocal(sqrt(x));
 export const square = (x: Tensor): Tensor => mul(x, x);
-export const abs = (x: Tensor): Tensor => (x.dtype === "bool" ? x : maximum(x, neg(x)));
+/** |x|; unsigned and bool values are their own absolute value (their -x would wrap). */
+export const abs = (x: Tensor): Tensor => (x.dtype === "bool" || x.dtype === "uint8" ? x : maximum(x, neg(x)));
 export function sign(x: Tensor): Tensor {
   if (x.dtype === "bool") return x;
   return sub(cast(gt(x, 0), x.dtype), cast(lt(x, 0), x.dtype));
@@ -217,8 +232,20 @@ export function clamp(x: Tensor, min?: TensorOrScalar | null, max?: TensorOrScal
 export const lerp = (x: Tensor, end: TensorOrScalar, w: TensorOrScalar): Tensor => add(x, mul(w, sub(end, x)));
 
 // ---- activations ----
-export const relu = (x: Tensor): Tensor => where(gt(x, 0), x, 0);
-export const sigmoid = (x: Tensor): Tensor => reciprocal(add(exp(neg(x)), 1));
+/** Zero where x <= 0; NaN stays NaN, and the gradient at 0 is 0 (both as in PyTorch). */
+export const relu = (x: Tensor): Tensor => where(le(x, 0), 0, x);
+/**
+ * 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below, both from e = exp(-|x|) <= 1: neither the
+ * value nor the gradient overflows for large |x| (1 / (1 + exp(-x)) alone gives NaN gradients
+ * there, from 0 * inf in the backward pass).
+ */
+export function sigmoid(x: Tensor): Tensor {
+  const xf = isFloat(x.dtype) ? x : cast(x, "float32");
+  const nonneg = ge(xf, 0);
+  const e = exp(neg(where(nonneg, xf, neg(xf))));
+  const d = add(e, 1);
+  return where(nonneg, reciprocal(d), div(e, d));
+}
 export const tanh = (x: Tensor): Tensor => sub(mul(sigmoid(mul(x, 2)), 2), 1);
 export const silu = (x: Tensor): Tensor => mul(x, sigmoid(x));
 export function gelu(x: Tensor, opts: { approximate?: "none" | "tanh" } = {}): Tensor {
@@ -232,8 +259,11 @@ export function gelu(x: Tensor, opts: { approximate?: "none" | "tanh" } = {}): T
 export function softplus(x: Tensor, opts: { beta?: number; threshold?: number } = {}): Tensor {
   const beta = opts.beta ?? 1, threshold = opts.threshold ?? 20;
   const bx = mul(x, beta);
-  // log1p(exp(-|bx|)) + max(bx, 0) avoids overflow for large inputs.
-  const soft = div(add(log1p(exp(neg(abs(bx)))), relu(bx)), beta);
+  // log1p(exp(-|bx|)) + max(bx, 0) avoids overflow for large inputs. |bx| and max(bx, 0) take
+  // their gradients from one side (bx >= 0), so that at 0 they add up to sigmoid(0) = 1/2;
+  // abs() and relu() would each give 0 there.
+  const nonneg = ge(bx, 0);
+  const soft = div(add(log1p(exp(neg(where(nonneg, bx, neg(bx))))), where(nonneg, bx, 0)), beta);
   return where(gt(bx, threshold), x, soft);
 }
 

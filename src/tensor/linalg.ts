@@ -2,7 +2,7 @@
  * Matrix products. Every product here reaches the `dot` primitive, so a backend hands it to its
  * fastest routine.
  */
-import { ShapeError, ValueError } from "../ir/errors.ts";
+import { DTypeError, ShapeError, ValueError } from "../ir/errors.ts";
 import { broadcastShapes, fmtShape, numel } from "../ir/shape.ts";
 import { apply } from "./apply.ts";
 import * as E from "./elementwise.ts";
@@ -19,8 +19,9 @@ import type { Tensor } from "./tensor.ts";
  */
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.ndim === 0 || b.ndim === 0) throw new ShapeError(`matmul: both arguments need at least 1 dimension, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`);
-  const dt = E.resultType(a, b);
-  let x = E.cast(a, dt), y = E.cast(b, dt);
+  // Like PyTorch, a product of two dtypes raises rather than promoting one operand silently.
+  if (a.dtype !== b.dtype) throw new DTypeError(`matmul: expected both operands to have the same dtype, but got ${a.dtype} and ${b.dtype}`);
+  let x = a, y = b;
   const aVec = x.ndim === 1, bVec = y.ndim === 1;
   if (aVec) x = unsqueeze(x, 0);
   if (bVec) y = unsqueeze(y, 1);
@@ -28,7 +29,14 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k !== k2) {
     throw new ShapeError(`matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (${k} != ${k2})`);
   }
-  const batch = broadcastShapes("matmul", x.shape.slice(0, -2), y.shape.slice(0, -2));
+  const xb = x.shape.slice(0, -2), yb = y.shape.slice(0, -2);
+  let batch: number[];
+  try {
+    batch = broadcastShapes("matmul", xb, yb);
+  } catch {
+    // Name the operands' whole shapes, not just their batch parts.
+    throw new ShapeError(`matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (batch dimensions ${fmtShape(xb)} and ${fmtShape(yb)} cannot be broadcast together)`);
+  }
   x = expand(x, [...batch, m, k]);
   y = expand(y, [...batch, k, n]);
   let out = apply("dot", [x, y], {});

@@ -109,7 +109,8 @@ export function unflatten(x: Tensor, dim: number, sizes: readonly number[]): Ten
   const d = normDim("unflatten", dim, x.ndim);
   const known = sizes.reduce((a, s) => (s === -1 ? a : a * s), 1);
   const filled = sizes.map((s) => (s === -1 ? x.shape[d]! / known : s));
-  if (numel(filled) !== x.shape[d]) throw new ShapeError(`unflatten: provided sizes ${fmtShape(sizes)} don't multiply up to the size of dim ${dim} (${x.shape[d]}) in the input tensor`);
+  // An inferred size must come out whole: [3, -1] for a dim of 2 multiplies up to 2, but with 2/3.
+  if (!filled.every(Number.isInteger) || numel(filled) !== x.shape[d]) throw new ShapeError(`unflatten: provided sizes ${fmtShape(sizes)} don't multiply up to the size of dim ${dim} (${x.shape[d]}) in the input tensor`);
   return reshape(x, [...x.shape.slice(0, d), ...filled, ...x.shape.slice(d + 1)]);
 }
 

@@ -4,6 +4,7 @@
  * depend on when lazy ops run, and a checkpoint restores the stream exactly.
  */
 import { philox } from "../backends/js/runtime.ts";
+import { ValueError } from "../ir/errors.ts";
 
 const DEFAULT_SEED = 67280421310721;
 
@@ -28,7 +29,7 @@ function keyOf(seed: number): [number, number] {
  * const b = st.rand([3]); // the same values as a
  */
 export function manualSeed(seed: number): void {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: seed must be a non-negative safe integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new ValueError(`manualSeed: seed must be a non-negative safe integer, got ${seed}`);
   state.seed = seed;
   state.offset = 0;
 }

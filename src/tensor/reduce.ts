@@ -6,7 +6,6 @@ import { DTypeError, IndexError, ValueError } from "../ir/errors.ts";
 import type { ReducePrim } from "../ir/ops.ts";
 import { normDim, normDims } from "../ir/shape.ts";
 import { apply } from "./apply.ts";
-import { scalar } from "./create.ts";
 import * as E from "./elementwise.ts";
 import { expand, reshape, shrink, padZeros } from "./movement.ts";
 import { type Dims, type Tensor, ValuesIndices } from "./tensor.ts";
@@ -55,13 +54,16 @@ export function amax(x: Tensor, dim?: Dims | null, opts: ReduceOpts = {}): Tenso
   return reduce("amax", "amax", x, dim, opts.keepdim);
 }
 export function amin(x: Tensor, dim?: Dims | null, opts: ReduceOpts = {}): Tensor {
-  if (x.dtype === "bool") return E.logicalNot(amax(E.logicalNot(x), dim, opts));
-  return E.neg(amax(E.neg(x), dim, opts));
+  return E.reverseOrder(amax(E.reverseOrder(x), dim, opts));
 }
-export const all = (x: Tensor, dim?: Dims | null, opts: ReduceOpts = {}): Tensor =>
-  x.numel() === 0 ? scalar(true, "bool", x.device) : amin(x.dtype === "bool" ? x : E.ne(x, 0), dim, opts);
+/**
+ * Whether any element along `dim` is nonzero (NaN counts as nonzero). Counted with a sum, so that
+ * reducing an empty dim gives false (and `all` true) with the right shape, where amax would raise.
+ */
 export const any = (x: Tensor, dim?: Dims | null, opts: ReduceOpts = {}): Tensor =>
-  x.numel() === 0 ? scalar(false, "bool", x.device) : amax(x.dtype === "bool" ? x : E.ne(x, 0), dim, opts);
+  E.gt(sum(x.dtype === "bool" ? x : E.ne(x, 0), dim, opts), 0);
+export const all = (x: Tensor, dim?: Dims | null, opts: ReduceOpts = {}): Tensor =>
+  E.logicalNot(any(x.dtype === "bool" ? E.logicalNot(x) : E.eq(x, 0), dim, opts));
 
 /** Index of the first maximum along `dim` (of the flattened tensor when omitted); int64. */
 export function argmax(x: Tensor, dim?: number | null, opts: ReduceOpts = {}): Tensor {
@@ -77,8 +79,10 @@ function argExtreme(name: string, x: Tensor, dim: number | null | undefined, opt
     return opts.keepdim ? reshape(r, x.shape.map(() => 1)) : r;
   }
   const d = normDim(name, dim, x.ndim);
-  if (x.ndim > 0 && x.shape[d] === 0) throw new IndexError(`${name}: expected reduction dim ${d} to have non-zero size`);
-  const v = min ? E.neg(x.dtype === "bool" ? E.logicalNot(x) : x) : x;
+  // A 0-d tensor has one element, at index 0 (there is no axis for the iota below).
+  if (x.ndim === 0) return reshape(argExtreme(name, reshape(x, [1]), 0, {}, min), []);
+  if (x.shape[d] === 0) throw new IndexError(`${name}: expected reduction dim ${d} to have non-zero size`);
+  const v = min ? E.reverseOrder(x) : x;
   const isNan = isFloat(x.dtype) ? E.isnan(v) : null;
   const best = amax(v, d, { keepdim: true });
   // PyTorch treats NaN as the extreme value.
@@ -90,11 +94,22 @@ function argExtreme(name: string, x: Tensor, dim: number | null | undefined, opt
   return amin(idx, x.ndim ? d : null, opts);
 }
 
-const valuesIndices = (values: Tensor, indices: Tensor): ValuesIndices => new ValuesIndices(values, indices);
-export const maxDim = (x: Tensor, dim: number, opts: ReduceOpts = {}): ValuesIndices =>
-  valuesIndices(amax(x, dim, opts), argmax(x, dim, opts));
-export const minDim = (x: Tensor, dim: number, opts: ReduceOpts = {}): ValuesIndices =>
-  valuesIndices(amin(x, dim, opts), argmin(x, dim, opts));
+/**
+ * Values and indices of the extreme along `dim`. The values are gathered at the indices, so that
+ * among ties the gradient goes to the one element the index names, as PyTorch's `max(dim)` does
+ * (`amax` instead shares it evenly between ties, as PyTorch's `amax` does).
+ */
+function extremeDim(name: string, x: Tensor, dim: number, opts: ReduceOpts, min: boolean): ValuesIndices {
+  const idx = argExtreme(name, x, dim, { keepdim: true }, min);
+  if (x.ndim === 0) return new ValuesIndices(x.clone(), idx);
+  const d = normDim(name, dim, x.ndim);
+  const values = apply("gather", [x, idx], { dim: d });
+  if (opts.keepdim) return new ValuesIndices(values, idx);
+  const shape = x.shape.filter((_, i) => i !== d);
+  return new ValuesIndices(reshape(values, shape), reshape(idx, shape));
+}
+export const maxDim = (x: Tensor, dim: number, opts: ReduceOpts = {}): ValuesIndices => extremeDim("max", x, dim, opts, false);
+export const minDim = (x: Tensor, dim: number, opts: ReduceOpts = {}): ValuesIndices => extremeDim("min", x, dim, opts, true);
 
 /** Variance with Bessel's correction by default (`correction: 1`), like `torch.var`. */
 export function variance(x: Tensor, dim?: Dims | null, opts: ReduceOpts & { correction?: number } = {}): Tensor {
@@ -107,11 +122,26 @@ export function variance(x: Tensor, dim?: Dims | null, opts: ReduceOpts & { corr
   return E.div(sum(E.mul(d, d), axes, { keepdim: opts.keepdim }), Math.max(0, n - c));
 }
 export const std = (x: Tensor, dim?: Dims | null, opts: ReduceOpts & { correction?: number } = {}): Tensor =>
-  E.sqrt(variance(x, dim, opts));
+  rootZeroSafe(variance(x, dim, opts), 2);
+
+/**
+ * s^(1/p) whose gradient at s = 0 is 0 instead of inf (which times the zero gradient of s there
+ * gives NaN): the root is taken of 1 where s is 0, then masked. This is PyTorch's choice for the
+ * gradient of norms of zero vectors and of std of constant data.
+ */
+function rootZeroSafe(s: Tensor, p: number): Tensor {
+  const zero = E.eq(s, 0);
+  const safe = E.where(zero, 1, s);
+  return E.where(zero, 0, p === 2 ? E.sqrt(safe) : E.pow(safe, 1 / p));
+}
 
 export function logsumexp(x: Tensor, dim: Dims, opts: ReduceOpts = {}): Tensor {
   const xf = isFloat(x.dtype) ? x : E.cast(x, "float32");
-  const m = amax(xf, dim, { keepdim: true });
+  // Over no elements the sum is 0 and the result -inf (as in PyTorch); amax would raise there.
+  if (normDims("logsumexp", dim, x.ndim).some((a) => x.shape[a] === 0)) return E.log(sum(E.exp(xf), dim, opts));
+  // The result does not depend on the shift (it cancels), so no gradient flows through it:
+  // detaching it spares backward a second amax and its tie-splitting gradient.
+  const m = amax(xf, dim, { keepdim: true }).detach();
   // A max of ±inf would give inf - inf; shifting by zero there keeps the right answer.
   const shift = E.where(E.isinf(m), 0, m);
   const s = E.log(sum(E.exp(E.sub(xf, shift)), dim, { keepdim: true }));
@@ -122,7 +152,7 @@ export function logsumexp(x: Tensor, dim: Dims, opts: ReduceOpts = {}): Tensor {
 export function softmax(x: Tensor, dim: number): Tensor {
   const xf = isFloat(x.dtype) ? x : E.cast(x, "float32");
   const d = normDim("softmax", dim, x.ndim);
-  const m = amax(xf, d, { keepdim: true });
+  const m = amax(xf, d, { keepdim: true }).detach(); // a shift that cancels: no gradient (see logsumexp)
   const e = E.exp(E.sub(xf, m));
   return E.div(e, sum(e, d, { keepdim: true }));
 }
@@ -130,7 +160,7 @@ export function softmax(x: Tensor, dim: number): Tensor {
 export function logSoftmax(x: Tensor, dim: number): Tensor {
   const xf = isFloat(x.dtype) ? x : E.cast(x, "float32");
   const d = normDim("logSoftmax", dim, x.ndim);
-  const m = amax(xf, d, { keepdim: true });
+  const m = amax(xf, d, { keepdim: true }).detach(); // a shift that cancels: no gradient (see logsumexp)
   const z = E.sub(xf, m);
   return E.sub(z, E.log(sum(E.exp(z), d, { keepdim: true })));
 }
@@ -160,13 +190,13 @@ export function cumsum(x: Tensor, dim: number): Tensor {
 export function norm(x: Tensor, p: number | "fro" = 2, dim?: Dims | null, opts: ReduceOpts = {}): Tensor {
   const xf = isFloat(x.dtype) ? x : E.cast(x, "float32");
   const a = E.abs(xf);
-  if (p === "fro" || p === 2) return E.sqrt(sum(E.mul(xf, xf), dim, opts));
+  if (p === "fro" || p === 2) return rootZeroSafe(sum(E.mul(xf, xf), dim, opts), 2);
   if (p === Infinity) return amax(a, dim, opts);
   if (p === -Infinity) return amin(a, dim, opts);
   if (p === 0) return sum(E.cast(E.ne(xf, 0), xf.dtype), dim, opts);
   if (p === 1) return sum(a, dim, opts);
   if (typeof p !== "number" || p < 0) throw new ValueError(`norm: unsupported p=${p}`);
-  return E.pow(sum(E.pow(a, p), dim, opts), 1 / p);
+  return rootZeroSafe(sum(E.pow(a, p), dim, opts), p);
 }
 
 export { shrink, padZeros };

@@ -48,9 +48,28 @@ function collectKept(v: unknown, out: Set<unknown>, depth = 0): void {
   else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collectKept(x, out, depth + 1);
 }
 
+/**
+ * Adds the tensors that the autograd history of kept tensors refers to (`gradFn.inputs`), so
+ * that `backward()` still works on a tensor returned from a scope.
+ */
+function keepHistory(kept: Set<unknown>): void {
+  const stack = [...kept];
+  while (stack.length) {
+    const v = stack.pop() as { gradFn?: { inputs: readonly unknown[] | null } | null } | null;
+    for (const i of v?.gradFn?.inputs ?? []) {
+      if (!kept.has(i)) {
+        kept.add(i);
+        stack.push(i);
+      }
+    }
+  }
+}
+
 function close(made: Disposable[], result: unknown): void {
   const kept = new Set<unknown>();
   collectKept(result, kept);
+  for (const t of made) if (t.pinned) kept.add(t);
+  keepHistory(kept);
   const outer = scopes[scopes.length - 1];
   for (const t of made) {
     if (kept.has(t) || t.pinned) {
@@ -63,7 +82,9 @@ function close(made: Disposable[], result: unknown): void {
 
 /**
  * Runs `fn` and disposes every tensor it created, except those it returns (directly, or inside
- * arrays, Maps and plain objects). Scopes nest; what a scope returns belongs to the enclosing one.
+ * arrays, Maps and plain objects), those another object owns (a `.grad`), and those the autograd
+ * history of these needs (so `backward()` works after the scope). Scopes nest; what a scope
+ * keeps belongs to the enclosing one.
  * An async `fn` is awaited before disposal, so no other tensor work should run concurrently.
  *
  * @example

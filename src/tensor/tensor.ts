@@ -18,7 +18,7 @@ import * as I from "./indexing.ts";
 import * as L from "./linalg.ts";
 import * as M from "./movement.ts";
 import * as R from "./reduce.ts";
-import { addToScope, type NodeBox, track, untrack } from "./scope.ts";
+import { addToScope, type NodeBox, scope, track, untrack } from "./scope.ts";
 import { formatTensor } from "./format.ts";
 
 /** What autograd keeps for a tensor made by a primitive: how to send gradients to its inputs. */
@@ -54,8 +54,7 @@ export class Tensor implements Disposable {
   /** @internal Bumped by every in-place op. */
   _version = 0;
   gradFn: GradFn | null;
-  /** The accumulated gradient after `backward()`, for leaves that require grad. */
-  grad: Tensor | null = null;
+  private _grad: Tensor | null = null;
   /** @internal Set by `retainGrad()` on a non-leaf. */
   _retainsGrad = false;
   /** Lifetime managed by another object (a parameter owns its `.grad`). */
@@ -96,6 +95,24 @@ export class Tensor implements Disposable {
   }
   elementSize(): number { return { float32: 4, float64: 8, float16: 2, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool: 1 }[this.dtype]; }
   isFloatingPoint(): boolean { return isFloat(this.dtype); }
+
+  /**
+   * The accumulated gradient after `backward()`, for leaves that require grad. This tensor owns
+   * it (it is pinned: no `st.scope` frees it). Setting `.grad` (to null, as a zeroGrad does, or to
+   * another tensor) lets go of the old one: it then belongs to the enclosing `st.scope`, which
+   * frees it at its end, or to the garbage collector when there is none.
+   */
+  get grad(): Tensor | null { return this._grad; }
+  set grad(g: Tensor | null) {
+    const prev = this._grad;
+    if (prev === g) return;
+    this._grad = g;
+    if (g) g.pinned = true;
+    if (prev) {
+      prev.pinned = false;
+      addToScope(prev);
+    }
+  }
 
   get requiresGrad(): boolean { return this._requiresGrad; }
   set requiresGrad(v: boolean) {
@@ -149,6 +166,13 @@ export class Tensor implements Disposable {
     untrack(this);
     unref(n);
     this.gradFn = null;
+    // The gradient this tensor owns goes with it.
+    const g = this._grad;
+    this._grad = null;
+    if (g) {
+      g.pinned = false;
+      g.dispose();
+    }
   }
   [Symbol.dispose](): void {
     this.dispose();
@@ -161,7 +185,12 @@ export class Tensor implements Disposable {
    * to their `.grad`. A non-scalar tensor needs `gradient` (the vector of the vector-Jacobian product).
    */
   backward(gradient?: Tensor, opts: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-    backward([this], gradient ? [gradient] : [null], opts);
+    const run = () => backward([this], gradient ? [gradient] : [null], opts);
+    // The gradient graph's intermediate tensors are done with once the gradients are computed:
+    // a scope frees them now rather than at garbage collection (the `.grad`s are pinned and stay).
+    // With createGraph they stay, since the gradients' own gradFns refer to them.
+    if (opts.createGraph) run();
+    else scope(run);
   }
   /** The same values, cut from the autograd graph. */
   detach(): Tensor {
@@ -183,19 +212,29 @@ export class Tensor implements Disposable {
     this._version++;
     return this;
   }
+  /**
+   * @internal Runs an in-place op: `make` computes the new value inside a scope, so that the
+   * temporaries it makes (and which would hold on to the old value) are freed right away.
+   */
+  private _inPlace(op: string, make: () => Tensor): this {
+    scope(() => {
+      this._replace(make(), op);
+    });
+    return this;
+  }
   /** Copies `src` (broadcast to this shape, cast to this dtype) into this tensor. */
-  copy_(src: TensorOrScalar): this { return this._replace(M.expand(E.asTensor(src, this), this.shape), "copy_"); }
+  copy_(src: TensorOrScalar): this { return this._inPlace("copy_", () => M.expand(E.asTensor(src, this), this.shape)); }
   zero_(): this { return this.fill_(0); }
-  fill_(v: Scalar): this { return this._replace(C.full(this.shape, v, { dtype: this.dtype, device: this.device }), "fill_"); }
-  add_(o: TensorOrScalar, opts?: { alpha?: number }): this { return this._replace(E.add(this, o, opts), "add_"); }
-  sub_(o: TensorOrScalar, opts?: { alpha?: number }): this { return this._replace(E.sub(this, o, opts), "sub_"); }
-  mul_(o: TensorOrScalar): this { return this._replace(E.mul(this, o), "mul_"); }
-  div_(o: TensorOrScalar): this { return this._replace(E.div(this, o), "div_"); }
-  clamp_(min?: TensorOrScalar | null, max?: TensorOrScalar | null): this { return this._replace(E.clamp(this, min, max), "clamp_"); }
+  fill_(v: Scalar): this { return this._inPlace("fill_", () => C.full(this.shape, v, { dtype: this.dtype, device: this.device })); }
+  add_(o: TensorOrScalar, opts?: { alpha?: number }): this { return this._inPlace("add_", () => E.add(this, o, opts)); }
+  sub_(o: TensorOrScalar, opts?: { alpha?: number }): this { return this._inPlace("sub_", () => E.sub(this, o, opts)); }
+  mul_(o: TensorOrScalar): this { return this._inPlace("mul_", () => E.mul(this, o)); }
+  div_(o: TensorOrScalar): this { return this._inPlace("div_", () => E.div(this, o)); }
+  clamp_(min?: TensorOrScalar | null, max?: TensorOrScalar | null): this { return this._inPlace("clamp_", () => E.clamp(this, min, max)); }
   /** Fills with samples from U(from, to). */
-  uniform_(from = 0, to = 1): this { return this._replace(C.rand(this.shape, { dtype: this.dtype, device: this.device }).mul(to - from).add(from), "uniform_"); }
+  uniform_(from = 0, to = 1): this { return this._inPlace("uniform_", () => C.rand(this.shape, { dtype: this.dtype, device: this.device }).mul(to - from).add(from)); }
   /** Fills with samples from N(mean, std²). */
-  normal_(mean = 0, std = 1): this { return this._replace(C.randn(this.shape, { dtype: this.dtype, device: this.device }).mul(std).add(mean), "normal_"); }
+  normal_(mean = 0, std = 1): this { return this._inPlace("normal_", () => C.randn(this.shape, { dtype: this.dtype, device: this.device }).mul(std).add(mean)); }
 
   // ---- conversion ----
 

@@ -32,7 +32,8 @@ function oob(what: string, v: number, size: number): never {
   throw new IndexError(`${what}: index ${v} is out of bounds for dimension with size ${size}`);
 }
 
-type KernelFn = (...bufs: Storage[]) => void;
+/** A rendered kernel: its scalar arguments (`s`), then its buffers. */
+type KernelFn = (s: readonly number[], ...bufs: Storage[]) => void;
 
 export class JsBackend implements Backend {
   readonly name = "js";
@@ -85,12 +86,12 @@ export class JsBackend implements Backend {
     const params = k.bufs.map((_, i) => `b${i}`).join(",");
     const factory = new Function(
       "H", "oob",
-      `"use strict";const {f16bits,f16val,bf16bits,bf16val,f16round,bf16round,erf,uniform}=H;\nreturn function kernel(${params}){\n${src}\n};`,
+      `"use strict";const {f16bits,f16val,bf16bits,bf16val,f16round,bf16round,erf,uniform}=H;\nreturn function kernel(s,${params}){\n${src}\n};`,
     ) as (h: typeof RUNTIME, o: typeof oob) => KernelFn;
     return factory(RUNTIME, oob);
   }
-  run(p: unknown, bufs: readonly Buf[]): void {
-    (p as KernelFn)(...bufs.map((b) => (b as JsBuf).data));
+  run(p: unknown, bufs: readonly Buf[], scalars: readonly number[]): void {
+    (p as KernelFn)(scalars, ...bufs.map((b) => (b as JsBuf).data));
   }
   sync(): Promise<void> {
     return Promise.resolve();

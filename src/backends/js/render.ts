@@ -13,6 +13,15 @@ type Alu = (s: string[], dt: DType, srcDt: DType) => string;
 const intWrap = (e: string, dt: DType): string =>
   dt === "int32" ? `((${e})|0)` : dt === "uint8" ? `((${e})&255)` : dt === "int64" ? `Math.trunc(${e})` : e;
 
+/**
+ * Integer division and remainder by zero give 0 (int32's |0 already did; int64 would store ±inf
+ * or NaN, which no integer holds and which fail when read as BigInt). PyTorch raises on CPU, but a
+ * kernel also computes the padded-out lanes of a view, where a divisor loads as 0 and the value is
+ * never used, so raising here would fire on valid programs. Floats keep IEEE's inf and NaN.
+ */
+const byNonzero = (b: string, dt: DType, e: string): string =>
+  dt === "float32" || dt === "float64" || dt === "float16" || dt === "bfloat16" ? e : `(${b}===0?0:${e})`;
+
 const CAST: { [D in DType]: (s: string) => string } = {
   float32: (s) => `Math.fround(${s})`,
   float64: (s) => `(+${s})`,
@@ -40,8 +49,8 @@ const ALU: { [P in ElementwisePrim]: Alu } = {
   div: ([a, b], dt) => intWrap(`${a}/${b}`, dt),
   max: ([a, b]) => `(${a}>${b}||${a}!==${a}?${a}:${b})`,
   pow: ([a, b], dt) => intWrap(`Math.pow(${a},${b})`, dt),
-  idiv: ([a, b], dt) => (dt === "int32" ? `((${a}/${b})|0)` : `Math.trunc(${a}/${b})`),
-  mod: ([a, b], dt) => intWrap(`${a}%${b}`, dt === "int64" ? "float64" : dt),
+  idiv: ([a, b], dt) => byNonzero(b!, dt, dt === "int32" ? `((${a}/${b})|0)` : `Math.trunc(${a}/${b})`),
+  mod: ([a, b], dt) => byNonzero(b!, dt, intWrap(`${a}%${b}`, dt === "int64" ? "float64" : dt)),
   cmplt: ([a, b]) => `(${a}<${b})`,
   cmpeq: ([a, b]) => `(${a}==${b})`,
   where: ([c, a, b]) => `(${c}?${a}:${b})`,
@@ -133,7 +142,7 @@ export function renderKernel(k: Kernel): string {
       }
       case "gate": return `(${conds(e.valid)}?${names.get(e.src)}:0)`;
       case "acc": return roundTo(e.dt, "acc");
-      case "random": return `uniform(${lin(e.counter)},${e.key[0]},${e.key[1]},${randomBits(e.dt)})`;
+      case "random": return `uniform(s[${e.state + 2}]+${lin(e.counter)},s[${e.state}],s[${e.state + 1}],${randomBits(e.dt)})`;
       case "check": {
         const v = names.get(e.src)!;
         const guard = e.valid.length ? `(${conds(e.valid)})&&` : "";
