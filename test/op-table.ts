@@ -12,13 +12,14 @@
  * A sample's inputs are plain values. An input may reach the op through a view of a larger leaf
  * (a transpose, a strided slice, an expand), so non-contiguous inputs are exercised; gradients are
  * taken with respect to that leaf. Float inputs are declared as "float" and run in the dtype of the
- * test mode (float64 or float32).
+ * test mode (float64 or float32). A sample marked `error` must be rejected by both libraries.
  *
  * The torch call is JSON that the Python script interprets generically: `fn` is a dotted path
  * (`torch.add`, `torch.nn.functional.pad`, `torch.Tensor.view`, `operator.getitem`), args and kwargs
  * are JSON with a few tagged objects: `{$t: i}` is input i, `{$slice: [start, stop, step]}`,
  * `{$ellipsis: true}`, `{$tuple: [...]}`, `{$dtype: "int64"}` (or `"float"`: the mode's float dtype),
- * `{$float: "inf" | "-inf" | "nan"}`.
+ * `{$float: "inf" | "-inf" | "nan" | "-0"}`, `{$opt: i}` (input i, or None when the sample has
+ * fewer inputs) and `{$inputs: true}` (the list of all inputs).
  */
 import { createHash } from "node:crypto";
 import * as st from "../src/index.ts";
@@ -417,6 +418,7 @@ function reduceSamples(g: Gen, o: FOpts = {}): Sample<RedKw>[] {
     smp([g.f([2, 3, 5], o)], { dim: [-1, 1], keepdim: true }),
     smp([g.f([], o)], {}),
     smp([g.f([1, 5], o)], { dim: 0 }),
+    ...(o.distinct ? [] : [smp([g.f([3, 4], { ...o, layout: "expand" })], { dim: 0 })]),
   ];
 }
 interface RedKw { dim?: number | number[]; keepdim?: boolean; correction?: number }
@@ -520,6 +522,7 @@ export const OPS: OpEntry[] = [
       smp([g.f([7, 13], { layout: "slice" })], { scalar: 1 }),
       smp([lit([4], [0, 0, 2, 0.5]), lit([4], [2, 0.5, 0, 3])], {}, false),
       smp([lit([4], [-2, -0.5, 0, 1.5], "float", false), lit([4], [0.5, 2, -1, 0.5], "float", false)]),
+      smp([lit([3], [-2, -0.5, 1.5]), lit([3], [3, 2, 2])], {}, false),
       smp([g.i([3, 4], -3, 3), g.i([3, 4], 0, 3)]),
     ],
     strata: (x, kw) => x[0]!.pow(other(x, kw)),
@@ -812,6 +815,7 @@ export const OPS: OpEntry[] = [
       smp([g.f([3, 4])], { dim: 0 }),
       smp([g.f([2, 3, 4], { layout: "T" })], { dim: -2 }),
       smp([g.f([7, 13], { layout: "slice" })], { dim: -1 }),
+      smp([g.f([3, 4], { layout: "expand" })], { dim: 0 }),
       smp([g.f([])], { dim: 0 }),
       smp([g.f([0, 3])], { dim: 0 }),
       smp([g.f([0, 3])], { dim: 1 }),
@@ -1007,6 +1011,7 @@ export const OPS: OpEntry[] = [
       smp([g.f([3, 4]), g.i([2, 2], 0, 3)], { specs: [S(null, null, 2), T(1)] }),
       smp([g.f([])], { specs: [null] }),
       bad([g.f([5, 3])], { specs: [5] }),
+      bad([g.f([5, 3])], { specs: [S(null, null, -1)] }),
       bad([g.f([5, 3])], { specs: [0, 0, 0] }),
     ],
     strata: (x, kw) => x[0]!.index(...strataIndex(kw.specs, x)),
@@ -1099,6 +1104,7 @@ export const OPS: OpEntry[] = [
       smp([g.f([2, 3, 4]), g.f([4])]),
       smp([g.f([3, 0]), g.f([0, 2])]),
       smp([g.f([7, 13], { layout: "slice" }), g.f([13, 1])]),
+      smp([g.f([3, 4], { layout: "expand" }), g.f([2, 4, 5], { layout: "expand" })]),
       smp([g.i([2, 3], -3, 3), g.i([3, 2], -3, 3)]),
       bad([g.f([3, 4]), g.f([5, 2])]),
       bad([g.f([2, 3, 4]), g.f([3, 4, 2])]),
@@ -1160,6 +1166,7 @@ export const OPS: OpEntry[] = [
       smp([g.f([1, 1, 7, 13]), g.f([2, 1, 1, 4]), g.f([2])], { stride: [3, 2] }),
       smp([g.f([1, 2, 5, 6]), g.f([2, 2, 2, 2])], { stride: 2, padding: 3, dilation: 2 }),
       smp([g.f([1, 1, 9, 9]), g.f([1, 1, 2, 3])], { stride: [4, 3], padding: [1, 0] }),
+      smp([g.f([2, 3, 5, 5], { layout: "expand" }), g.f([2, 3, 3, 3], { layout: "T" })], { padding: 1 }),
       bad([g.f([1, 2, 5, 5]), g.f([2, 3, 3, 3])], {}),
       bad([g.f([1, 2, 2, 2]), g.f([2, 2, 3, 3])], {}),
     ],

@@ -27,7 +27,7 @@ const FLT_MAX = 3.4028234663852886e38;
 const expectedValue = (v: FixNum): number => (v === "nan" ? NaN : v === "inf" ? Infinity : v === "-inf" ? -Infinity : v);
 
 /** Host values of a tensor as plain numbers (int64 and bool included). */
-export function hostValues(t: Tensor): number[] {
+function hostValues(t: Tensor): number[] {
   return Array.from(t.dataSync() as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
