@@ -38,6 +38,10 @@ export { enableGrad, isGradEnabled, noGrad } from "./autograd/grad-mode.ts";
 export { grad, type GradOpts } from "./autograd/backward.ts";
 export { availableDevices, getDefaultDevice, memory, registerBackend, setDefaultDevice as device, type MemoryStats } from "./engine/device.ts";
 export * as nn from "./nn/index.ts";
+export * as optim from "./optim/index.ts";
+export * as data from "./data/index.ts";
+export * as train from "./train/index.ts";
+export * as io from "./io/index.ts";
 
 /** Computes the given tensors now, in one schedule (so shared work runs once). */
 export function realize(...tensors: Tensor[]): void {
