@@ -95,7 +95,7 @@ describe("shape errors, raised at the call", () => {
   it("losses check target shapes", () => {
     raisesAtCall(() => F.mseLoss(st.zeros([2, 3]), st.zeros([3, 2])), st.ShapeError, "mseLoss: target size [3, 2] must be the same as input size [2, 3]");
     raisesAtCall(() => F.crossEntropy(st.zeros([4, 3]), i64([0, 1, 2])), st.ShapeError, "nllLoss: expected target of shape [4] for input [4, 3], got [3]");
-    raisesAtCall(() => F.crossEntropy(st.zeros([4, 3]), st.zeros([4])), st.ShapeError, "crossEntropy: target size [4] must be the same as input size [4, 3]");
+    raisesAtCall(() => F.crossEntropy(st.zeros([4, 3]), st.zeros([4])), st.ShapeError, /^crossEntropy: .*\[4, 3\].*\[4\]/);
   });
 
   it("backward's gradient must match the output's shape", () => {

@@ -116,6 +116,17 @@ describe("fusion", () => {
     expect(items[0]!.kind === "kernel" && items[0]!.kernel.reduce !== null).toBe(true);
   });
 
+  it("a costly operand of a lowered matmul gets its own kernel; a cheap one is inlined", () => {
+    const a = realized([4, 8], 10), w = realized([8, 16], 11);
+    // each operand element is read once per output column: tanh(a) * sigmoid(a) is computed once, not 16 times
+    const costly = plan(a.tanh().mul(a.sigmoid()).matmul(w));
+    expect(costly).toHaveLength(2);
+    expect(costly[0]!.out.op).not.toBe("dot");
+    const cheap = plan(a.mul(2).matmul(w.mT.mT));
+    expect(cheap).toHaveLength(1);
+    close(f32(a.tanh().mul(a.sigmoid()).matmul(w)), Array.from(f32(a.tanh().mul(a.sigmoid()).realize().matmul(w))));
+  });
+
   it("views (permute, reshape, expand, pad, shrink, flip) never make a kernel of their own", async () => {
     const x = realized([2, 3, 4], 10);
     const views: [string, (t: st.Tensor) => st.Tensor][] = [

@@ -102,6 +102,15 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
           mat.add(s); // a routine takes buffers: this one stays materialized
           costly.delete(s);
         }
+      } else if (isContraction(op)) {
+        // A lowered contraction reads each operand element once per output column (or row):
+        // an operand costing more than a few ops gets a buffer rather than being recomputed.
+        for (const s of n.srcs) {
+          if (!s.realized && !mat.has(s) && (cost.get(s) ?? 0) > MAX_RECOMPUTE) {
+            mat.add(s);
+            costly.delete(s);
+          }
+        }
       }
     }
     const inlined = n.srcs.reduce((a, s) => a + (s.realized || mat.has(s) ? 0 : cost.get(s) ?? 0), 0);

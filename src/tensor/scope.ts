@@ -39,6 +39,21 @@ export function addToScope(t: Disposable): void {
   if (s) s.push(t);
 }
 
+/**
+ * @internal Runs `fn` (synchronously) with `made` as the only open scope: the tensors it creates
+ * are pushed to `made` and to no scope of the caller's, even while an async `st.scope` is pending.
+ * For work done in the background (a DataLoader preparing batches ahead), whose tensors must not
+ * be freed at the end of whatever step happens to be running.
+ */
+export function withScopeList<T>(made: Disposable[], fn: () => T): T {
+  const saved = scopes.splice(0, scopes.length, made);
+  try {
+    return fn();
+  } finally {
+    scopes.splice(0, scopes.length, ...saved);
+  }
+}
+
 function collectKept(v: unknown, out: Set<unknown>, depth = 0): void {
   if (v === null || typeof v !== "object" || depth > 8) return;
   if (out.has(v)) return;
