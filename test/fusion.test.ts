@@ -167,6 +167,18 @@ describe("fusion", () => {
     const c = x.add(1);
     expect(plan(c.sum(), c.amax())).toHaveLength(2);
   });
+
+  it("a costly value read at shifted indices keeps its buffer: a recurrence costs kernels linear in its length", () => {
+    // a[t] = log(exp(a[t-1]) + exp(a[t-1] shifted by one)): inlining a[t-1] into a[t]'s kernel
+    // would compute it at two indices, and the whole chain 2^T times.
+    const x = realized([1, 6], 12);
+    const step = (a: st.Tensor) => a.exp().add(st.nn.functional.pad(a.narrow(1, 0, 5), [1, 0]).exp()).log();
+    const chain = (n: number) => { let a = x; for (let t = 0; t < n; t++) a = step(a); return a; };
+    expect(plan(chain(8)).length - plan(chain(4)).length).toBe(4);
+    // an elementwise-only shared value still fuses into its one consumer kernel
+    const h = x.exp().sin().sqrt();
+    expect(plan(h.add(h.mul(2)))).toHaveLength(1);
+  });
 });
 
 describe("compile cache and a training step", () => {

@@ -68,8 +68,12 @@ class KernelBuilder {
         return { k: "alu", op, srcs: [src(0)], dt };
       case "add": case "mul": case "div": case "max": case "pow": case "idiv": case "mod": case "cmplt": case "cmpeq":
         return { k: "alu", op, srcs: [src(0), src(1)], dt };
-      case "where":
-        return { k: "alu", op, srcs: [src(0), src(1), src(2)], dt };
+      case "where": {
+        const c = src(0);
+        // A constant condition (a mask of ones, say) picks its branch at build time.
+        if (c.k === "const") return c.v ? src(1) : src(2);
+        return { k: "alu", op, srcs: [c, src(1), src(2)], dt };
+      }
       case "sum": case "amax": case "prod": {
         if (n !== this.fusedReduce && n !== this.root) throw new Error(`internal: reduction ${n.id} inlined without fusion`);
         const axes = P(n, op).axes;
@@ -78,10 +82,8 @@ class KernelBuilder {
         this.reduce = { op, shape: axes.map((a) => s.shape[a]!), body: this.build(s, rIdx, valid) };
         return { k: "acc", dt };
       }
-      case "reshape": {
-        const s = n.srcs[0]!;
-        return src(0, unflatIndex(flatIndex(idx, n.shape), s.shape));
-      }
+      case "reshape":
+        return src(0, reshapeIndex(idx, n.shape, n.srcs[0]!.shape));
       case "permute": {
         const perm = P(n, op).perm;
         const at = new Array<Lin>(perm.length);
@@ -159,6 +161,30 @@ class KernelBuilder {
       scalars: this.scalars,
     };
   }
+}
+
+/**
+ * The source index of a reshape, group by group: runs of dims whose sizes multiply to the same
+ * product on both sides map to each other alone, so merging or splitting dims never divides an
+ * index that another group (or a padding offset) contributes to.
+ */
+function reshapeIndex(idx: readonly Lin[], to: readonly number[], from: readonly number[]): Lin[] {
+  if (to.includes(0) || from.includes(0)) return unflatIndex(flatIndex(idx, to), from);
+  const out: Lin[] = [];
+  let i = 0, j = 0;
+  while (i < to.length || j < from.length) {
+    const i0 = i, j0 = j;
+    let pa = 1, pb = 1;
+    do {
+      if ((pa <= pb && i < to.length) || j >= from.length) pa *= to[i++]!;
+      else pb *= from[j++]!;
+    } while (pa !== pb && (i < to.length || j < from.length));
+    // Trailing size-1 dims join the group that ends here.
+    while (i < to.length && to[i] === 1 && (j >= from.length || from[j] !== 1)) i++;
+    while (j < from.length && from[j] === 1 && (i >= to.length || to[i] !== 1)) j++;
+    out.push(...unflatIndex(flatIndex(idx.slice(i0, i), to.slice(i0, i)), from.slice(j0, j)));
+  }
+  return out;
 }
 
 const outVars = (shape: readonly number[]): Lin[] => shape.map((s, i) => lvar(`o${i}`, s));

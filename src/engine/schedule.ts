@@ -11,7 +11,7 @@
 import { getBackend } from "./device.ts";
 import type { LazyNode } from "./lazy.ts";
 import { isContraction, isElementwise, isReduce } from "../ir/ops.ts";
-import { shapesEqual } from "../ir/shape.ts";
+import { numel, shapesEqual } from "../ir/shape.ts";
 import { buildKernels, type ScheduleItem } from "./lower.ts";
 
 /** Unrealized nodes reachable from the targets, sources before their consumers. */
@@ -36,6 +36,19 @@ export function unrealizedGraph(targets: readonly LazyNode[]): LazyNode[] {
 const EXPENSIVE: ReadonlySet<string> = new Set(["exp", "log", "sin", "sqrt", "erf", "pow"]);
 /** A multi-consumer value costing more than this (in cheap ops per element) gets its own buffer. */
 const MAX_RECOMPUTE = 3;
+/**
+ * A lowered contraction reads each operand element many times (once per output column for a
+ * matmul, once per output channel and kernel tap for a conv). An inlined operand is computed
+ * that many times; past this much work per element (cost × reads) it gets a buffer instead.
+ */
+const MAX_OPERAND_WORK = 32;
+
+/** How many times a lowered contraction reads each element of operand `s`, on average. */
+function readsPerElement(n: LazyNode, s: LazyNode): number {
+  const a = n.srcs[0]!, w = n.srcs[1]!;
+  const reduce = n.op === "dot" ? a.shape[a.shape.length - 1]! : numel(w.shape.slice(1));
+  return (numel(n.shape) * reduce) / Math.max(1, numel(s.shape));
+}
 
 /**
  * The materialized node a reduction can fuse into as the prologue of its epilogue, or null. The
@@ -72,6 +85,26 @@ function epilogueRoot(n: LazyNode, users: (n: LazyNode) => LazyNode[], mat: Read
   return root;
 }
 
+/**
+ * Whether a value inlined into one kernel would be computed there once per element: every path
+ * from it to the materialized nodes it feeds is elementwise ops of its own shape, so all of them
+ * read it at the same index (the kernel builder memoizes per index). A view on the way (a
+ * shifted slice, a pad, a broadcast) reads it at other indices, so each such path would compute
+ * it again; in a recurrence (alpha[t] from shifted copies of alpha[t-1]) that is exponential.
+ */
+function readsAtOneIndex(n: LazyNode, users: (n: LazyNode) => LazyNode[], mat: ReadonlySet<LazyNode>): boolean {
+  const seen = new Set<LazyNode>(), stack = [...users(n)];
+  while (stack.length) {
+    const c = stack.pop()!;
+    if (seen.has(c)) continue;
+    seen.add(c);
+    const sameIndex = c.op !== "buffer" && (isElementwise(c.op) || (isReduce(c.op) && mat.has(c))) && shapesEqual(c.srcs[0]!.shape, n.shape);
+    if (!sameIndex) return false;
+    if (!mat.has(c)) stack.push(...users(c));
+  }
+  return true;
+}
+
 export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
   const order = unrealizedGraph(targets);
   if (order.length === 0) return [];
@@ -106,7 +139,7 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
         // A lowered contraction reads each operand element once per output column (or row):
         // an operand costing more than a few ops gets a buffer rather than being recomputed.
         for (const s of n.srcs) {
-          if (!s.realized && !mat.has(s) && (cost.get(s) ?? 0) > MAX_RECOMPUTE) {
+          if (!s.realized && !mat.has(s) && (cost.get(s) ?? 0) * readsPerElement(n, s) > MAX_OPERAND_WORK) {
             mat.add(s);
             costly.delete(s);
           }
@@ -141,7 +174,7 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
     const gs = new Set(users(n).map((c) => group.get(c) ?? null));
     const only = gs.size === 1 ? [...gs][0]! : null;
     if (costly.has(n)) {
-      if (only) mat.delete(n);
+      if (only && readsAtOneIndex(n, users, mat)) mat.delete(n);
       group.set(n, only ?? n);
     } else {
       group.set(n, only);

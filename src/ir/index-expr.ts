@@ -79,24 +79,34 @@ export function lmul(a: Lin, k: number): Lin {
 
 const floorMod = (x: number, d: number): number => ((x % d) + d) % d;
 
+/**
+ * a = quot·d + rem with rem always in [0, d), when the terms allow it. Each coefficient is split
+ * into a multiple of d and a remainder, rounding down or toward zero (a negative coefficient,
+ * as a flip makes, usually needs the latter); the constant is split to fit the remainder's range.
+ */
+function split(a: Lin, d: number): { quot: Lin; rem: Lin } | null {
+  for (const round of [Math.floor, Math.trunc]) {
+    const quot = new Map<string, Term>(), rem = new Map<string, Term>();
+    for (const t of a.terms) {
+      const q = round(t.coef / d);
+      quot.set(t.atom.key, { atom: t.atom, coef: q });
+      rem.set(t.atom.key, { atom: t.atom, coef: t.coef - q * d });
+    }
+    const [rlo, rhi] = linRange(build(rem, 0));
+    const qc = Math.floor((a.c + rlo) / d), rc = a.c - qc * d;
+    if (rlo + rc >= 0 && rhi + rc < d) return { quot: build(quot, qc), rem: build(rem, rc) };
+  }
+  return null;
+}
+
 /** floor(a / d) for a positive integer d. */
 export function ldiv(a: Lin, d: number): Lin {
   if (d === 1) return a;
   if (a.isConst) return lconst(Math.floor(a.c / d));
   const [lo, hi] = linRange(a);
   if (Math.floor(lo / d) === Math.floor(hi / d)) return lconst(Math.floor(lo / d));
-  // Split each coefficient into a multiple of d and a remainder; if the remainders can never
-  // carry past d, the quotient is exact term by term.
-  const quot = new Map<string, Term>(), rem = new Map<string, Term>();
-  for (const t of a.terms) {
-    const q = Math.floor(t.coef / d);
-    quot.set(t.atom.key, { atom: t.atom, coef: q });
-    rem.set(t.atom.key, { atom: t.atom, coef: t.coef - q * d });
-  }
-  const qc = Math.floor(a.c / d);
-  const r = build(rem, a.c - qc * d);
-  const [rlo, rhi] = linRange(r);
-  if (rlo >= 0 && rhi < d) return build(quot, qc);
+  const s = split(a, d);
+  if (s) return s.quot;
   // div(div(x, p), q) = div(x, p*q)
   if (a.terms.length === 1 && a.c === 0 && a.terms[0]!.coef === 1 && a.terms[0]!.atom.k === "div") {
     const inner = a.terms[0]!.atom;
@@ -109,6 +119,8 @@ export function ldiv(a: Lin, d: number): Lin {
 /** a mod d (floor semantics, result in [0, d)) for a positive integer d. */
 export function lmod(a: Lin, d: number): Lin {
   if (d === 1) return lconst(0);
+  const s = split(a, d);
+  if (s) return s.rem;
   const rem = new Map<string, Term>();
   for (const t of a.terms) rem.set(t.atom.key, { atom: t.atom, coef: floorMod(t.coef, d) });
   let r = build(rem, floorMod(a.c, d));

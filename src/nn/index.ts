@@ -6,3 +6,4 @@ export { ModuleDict, ModuleList, Sequential } from "./container.ts";
 export * from "./layers/index.ts";
 export * from "./sequence/index.ts";
 export * from "./loss/index.ts";
+export * as utils from "./utils.ts";

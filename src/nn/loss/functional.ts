@@ -273,7 +273,7 @@ export interface CtcOpts {
  * const targets = st.tensor([[1, 2, 2], [3, 1, 0]], { dtype: "int64" });
  * const loss = st.nn.functional.ctcLoss(logits.logSoftmax(2), targets, [6, 5], [3, 2]);
  * loss.backward();
- * console.log(await loss.item() > 0, logits.grad!.shape); // true [6, 2, 4]
+ * console.log(await loss.item() > 0, logits.grad?.shape); // true [6, 2, 4]
  */
 export function ctcLoss(logProbs: Tensor, targets: Tensor, inputLengths: Lengths, targetLengths: Lengths, opts: CtcOpts = {}): Tensor {
   const op = "ctcLoss";
