@@ -209,6 +209,10 @@ export abstract class Module {
           cast.pinned = true;
           (m as unknown as Record<string, unknown>)[k] = cast;
         }
+        for (const [k, v] of m._named) {
+          if (!(v instanceof Parameter) || !v.isFloatingPoint() || v.dtype === dtype) continue;
+          m._named.set(k, new Parameter(v.to(dtype), v.requiresGrad));
+        }
       }
     });
     return this;
