@@ -1,5 +1,5 @@
 /**
- * Trains a small CNN (with batch norm) on Fashion-MNIST: 60,000 training and 10,000 test images
+ * Trains a small CNN (two conv layers with batch norm, then a hidden layer) on Fashion-MNIST: 60,000 training and 10,000 test images
  * of clothes, 28x28, 10 classes, read from the IDX files by `st.data.fashionMnist()`.
  *
  * Run:   apt-get install dataset-fashion-mnist      (the IDX files, in /usr/share/datasets/fashion-mnist)
@@ -15,8 +15,8 @@ import * as st from "../src/index.ts";
 
 const args = parseArgs({ options: { epochs: { type: "string" }, out: { type: "string" }, resume: { type: "boolean" }, "data-dir": { type: "string" } } }).values;
 const config = {
-  epochs: Number(args.epochs ?? 2),
-  batchSize: 32,
+  epochs: Number(args.epochs ?? 5),
+  batchSize: 64,
   lr: 3e-3,
   seed: 0,
   out: args.out ?? "runs/fashion-mnist",
@@ -31,7 +31,8 @@ st.manualSeed(config.seed);
 const model = new st.nn.Sequential(
   new st.nn.Conv2d(1, 8, 5), new st.nn.BatchNorm2d(8), new st.nn.ReLU(), new st.nn.MaxPool2d(2), //   [B, 8, 12, 12]
   new st.nn.Conv2d(8, 16, 5), new st.nn.BatchNorm2d(16), new st.nn.ReLU(), new st.nn.MaxPool2d(2), // [B, 16, 4, 4]
-  new st.nn.Flatten(), new st.nn.Linear(16 * 4 * 4, 10), //                                          [B, 10]
+  new st.nn.Flatten(), new st.nn.Linear(16 * 4 * 4, 128), new st.nn.ReLU(), //                      [B, 128]
+  new st.nn.Linear(128, 10), //                                                                       [B, 10]
 );
 console.log(model.summary());
 const optimizer = new st.optim.Adam(model.parameters(), { lr: config.lr });

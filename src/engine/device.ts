@@ -5,8 +5,9 @@ import type { Backend, Buf } from "../ir/backend.ts";
 import type { DType } from "../ir/dtype.ts";
 import { DeviceError } from "../ir/errors.ts";
 import { JsBackend } from "../backends/js/backend.ts";
+import { WasmBackend } from "../backends/wasm/backend.ts";
 
-const factories = new Map<string, () => Backend>([["js", () => new JsBackend()]]);
+const factories = new Map<string, () => Backend>([["js", () => new JsBackend()], ["wasm", () => new WasmBackend()]]);
 const live = new Map<string, Backend>();
 const stats = new Map<string, { buffers: number; bytes: number; peakBytes: number }>();
 let defaultDevice = "js";

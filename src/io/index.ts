@@ -10,4 +10,5 @@ export { atomicWriteFile, syncDir } from "./atomic.ts";
 export {
   decodeModel, loadOnnx, ModelProto as OnnxModelProto, OnnxError, OnnxModule, onnxOps, onnxSchema, tensorFromProto,
   TensorProtoType as OnnxTensorProto, UnsupportedOperatorError, type LoadOnnxOpts,
+  exportOnnx, saveOnnx, type SaveOnnxOpts,
 } from "./onnx/index.ts";

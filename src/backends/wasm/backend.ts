@@ -1,0 +1,265 @@
+/**
+ * The wasm backend: every buffer lives in one WebAssembly.Memory, kernels are WebAssembly
+ * modules emitted at run time from the kernel IR (codegen.ts), and `dot` is a routine: a system
+ * BLAS through an FFI when one is found (Node), else a blocked SIMD GEMM in wasm (gemm.ts).
+ *
+ * Storage matches the js backend's typed arrays, laid in the memory: float32, float64, int32,
+ * uint8/bool as bytes, float16/bfloat16 as 16-bit patterns, int64 as float64. So a kernel the wasm
+ * emitter does not handle (half precision, a few rare op and dtype pairs) runs through the js
+ * renderer on typed-array views of the same memory, with identical results: the backend is
+ * complete, and every kernel computes exactly what the js backend computes (bar the GEMM's order
+ * of float32 additions).
+ */
+import type { Backend, Buf, HostArray, Routines } from "../../ir/backend.ts";
+import { DTYPES, type DType } from "../../ir/dtype.ts";
+import { DeviceError, IndexError } from "../../ir/errors.ts";
+import { lvar, flatIndex } from "../../ir/index-expr.ts";
+import type { Kernel } from "../../ir/kernel.ts";
+import { JsBackend } from "../js/backend.ts";
+import { bf16bits, bf16val, erf, f16bits, f16val, uniform } from "../js/runtime.ts";
+import { type Blas, loadBlas } from "./blas.ts";
+import { emitKernel, Unsupported } from "./codegen.ts";
+import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
+import { WasmMemory } from "./memory.ts";
+import { instantiate } from "./wasm-api.ts";
+
+type Storage = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array;
+type StorageCtor = { new (b: ArrayBuffer, off: number, n: number): Storage; readonly BYTES_PER_ELEMENT: number };
+
+const STORAGE: { [D in DType]: StorageCtor } = {
+  float32: Float32Array, float64: Float64Array, float16: Uint16Array, bfloat16: Uint16Array,
+  int32: Int32Array, int64: Float64Array, uint8: Uint8Array, bool: Uint8Array,
+};
+
+class WasmBuf implements Buf {
+  readonly bytes: number;
+  constructor(
+    readonly dtype: DType,
+    readonly size: number,
+    /** Byte offset in the backend's memory (0 for an empty buffer). */
+    readonly off: number,
+  ) {
+    this.bytes = size * DTYPES[dtype].bytes;
+  }
+}
+
+export interface WasmBackendOptions {
+  /** Device name (default "wasm"). */
+  name?: string;
+  /**
+   * Contractions through a system BLAS: "auto" (default) uses one when found, "off" never does
+   * (the wasm GEMM, as in a browser), "on" requires one (the constructor throws without it).
+   */
+  blas?: "auto" | "off" | "on";
+  /** Throw instead of falling back to the js renderer when a kernel cannot be emitted as wasm. */
+  strict?: boolean;
+}
+
+/** A compiled kernel: a wasm function over buffer offsets, or a js function over views. */
+type Compiled =
+  | { kind: "wasm"; fn: (...args: number[]) => void }
+  | { kind: "js"; fn: (s: readonly number[], ...bufs: Storage[]) => void; why: string };
+
+export interface WasmStats {
+  /** Kernels compiled to wasm, and those that fell back to the js renderer. */
+  wasmKernels: number;
+  jsKernels: number;
+  /** Why kernels fell back (reason -> count). */
+  fallbacks: Record<string, number>;
+  /** dot routine calls by path. */
+  blasCalls: number;
+  gemmCalls: number;
+  genericDotCalls: number;
+}
+
+export class WasmBackend implements Backend {
+  readonly name: string;
+  readonly mem = new WasmMemory();
+  readonly blas: Blas | null;
+  readonly strict: boolean;
+  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0 };
+  readonly routines: Partial<Routines>;
+  private readonly js = new JsBackend();
+  private readonly gemms = new Map<string, GemmExports>();
+  private readonly dotKernels = new Map<string, Compiled>();
+
+  constructor(opts: WasmBackendOptions = {}) {
+    this.name = opts.name ?? "wasm";
+    this.strict = opts.strict ?? false;
+    const mode = opts.blas ?? "auto";
+    this.blas = mode === "off" ? null : loadBlas();
+    if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
+    this.routines = { dot: (out, a, b, batch, m, k, n) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n) };
+  }
+
+  // ---- memory ----------------------------------------------------------------------------------
+
+  alloc(dtype: DType, size: number): Buf {
+    const bytes = size * DTYPES[dtype].bytes;
+    return new WasmBuf(dtype, size, bytes ? this.mem.alloc(bytes) : 0);
+  }
+  free(b: Buf): void {
+    const w = b as WasmBuf;
+    if (w.bytes) this.mem.release(w.off, w.bytes);
+  }
+  /** A typed-array view of a buffer's storage (valid until the memory grows). */
+  view(b: Buf): Storage {
+    const w = b as WasmBuf;
+    return new STORAGE[w.dtype](this.mem.buffer, w.off, w.size);
+  }
+  /** Byte offset of a buffer in `mem`. */
+  offset(b: Buf): number {
+    return (b as WasmBuf).off;
+  }
+  write(b: Buf, src: ArrayLike<number> | ArrayLike<bigint>): void {
+    const data = this.view(b), dtype = b.dtype, n = b.size;
+    if (dtype === "float16" || dtype === "bfloat16") {
+      const enc = dtype === "float16" ? f16bits : bf16bits;
+      for (let i = 0; i < n; i++) data[i] = enc(Number(src[i]));
+    } else if (dtype === "bool") {
+      for (let i = 0; i < n; i++) data[i] = Number(src[i]) !== 0 ? 1 : 0;
+    } else if (dtype === "int64") {
+      for (let i = 0; i < n; i++) data[i] = Math.trunc(Number(src[i]));
+    } else if (typeof src[0] === "bigint") {
+      for (let i = 0; i < n; i++) data[i] = Number(src[i]);
+    } else {
+      data.set(src as ArrayLike<number>);
+    }
+  }
+  readSync(b: Buf): HostArray {
+    const data = this.view(b);
+    switch (b.dtype) {
+      case "float16": case "bfloat16": {
+        const dec = b.dtype === "float16" ? f16val : bf16val;
+        const out = new Float32Array(b.size);
+        for (let i = 0; i < b.size; i++) out[i] = dec(data[i]!);
+        return out;
+      }
+      case "int64": return BigInt64Array.from(data as Float64Array, (v) => BigInt(v));
+      default: return data.slice();
+    }
+  }
+  read(b: Buf): Promise<HostArray> {
+    return Promise.resolve(this.readSync(b));
+  }
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  // ---- kernels -----------------------------------------------------------------------------------
+
+  compile(k: Kernel): Compiled {
+    try {
+      const { bytes, whats } = emitKernel(k);
+      const oob = (w: number, v: number, size: number): never => {
+        throw new IndexError(`${whats[w]}: index ${v} is out of bounds for dimension with size ${size}`);
+      };
+      const env = {
+        memory: this.mem.memory, exp: Math.exp, log: Math.log, sin: Math.sin, erf, pow: Math.pow,
+        fmod: (a: number, b: number) => a % b, uniform, oob,
+      };
+      const inst = instantiate(bytes, env);
+      this.stats.wasmKernels++;
+      return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void };
+    } catch (e) {
+      if (!(e instanceof Unsupported) || this.strict) throw e;
+      this.stats.jsKernels++;
+      this.stats.fallbacks[e.message] = (this.stats.fallbacks[e.message] ?? 0) + 1;
+      return { kind: "js", fn: this.js.compile(k), why: e.message };
+    }
+  }
+  run(p: unknown, bufs: readonly Buf[], scalars: readonly number[]): void {
+    const c = p as Compiled;
+    if (c.kind === "wasm") {
+      const args = new Array<number>(bufs.length + scalars.length);
+      for (let i = 0; i < bufs.length; i++) args[i] = (bufs[i] as WasmBuf).off;
+      for (let i = 0; i < scalars.length; i++) args[bufs.length + i] = scalars[i]!;
+      c.fn(...args);
+    } else {
+      c.fn(scalars, ...bufs.map((b) => this.view(b)));
+    }
+  }
+
+  // ---- routines ----------------------------------------------------------------------------------
+
+  private gemm(dt: "float32" | "float64"): GemmExports {
+    let g = this.gemms.get(dt);
+    if (!g) {
+      const inst = instantiate(emitGemm(dt), { memory: this.mem.memory });
+      g = inst.exports as unknown as GemmExports;
+      this.gemms.set(dt, g);
+    }
+    return g;
+  }
+
+  /** out[b] = a[b] @ b[b]: BLAS, the wasm GEMM, or (other dtypes) the lowered dot kernel. */
+  dot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number): void {
+    if (out.size === 0) return;
+    const dt = out.dtype;
+    if (k === 0 || (dt !== "float32" && dt !== "float64")) return this.genericDot(out, a, b, batch, m, k, n);
+    const E = DTYPES[dt].bytes;
+    if (this.blas) {
+      this.stats.blasCalls++;
+      const V = dt === "float32" ? Float32Array : Float64Array;
+      const buf = this.mem.buffer;
+      for (let i = 0; i < batch; i++) {
+        const av = new V(buf, a.off + i * m * k * E, m * k), bv = new V(buf, b.off + i * k * n * E, k * n);
+        const cv = new V(buf, out.off + i * m * n * E, m * n);
+        if (dt === "float32") this.blas.sgemm(m, n, k, av as Float32Array, bv as Float32Array, cv as Float32Array);
+        else this.blas.dgemm(m, n, k, av as Float64Array, bv as Float64Array, cv as Float64Array);
+      }
+      return;
+    }
+    this.stats.gemmCalls++;
+    this.wasmGemm(dt, out.off, a.off, b.off, batch, m, k, n);
+  }
+
+  /** The wasm GEMM on byte offsets into `mem` (also used by the benchmark). */
+  wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number): void {
+    const g = this.gemm(dt);
+    const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
+    const np = Math.ceil(n / W) * W;
+    const bp = this.mem.alloc(k * np * E), ap = this.mem.alloc(MC * KC * E);
+    const padded = np !== n;
+    const cp = padded ? this.mem.alloc(m * np * E) : 0;
+    try {
+      for (let i = 0; i < batch; i++) {
+        const ci = c + i * m * n * E;
+        g.pack(b + i * k * n * E, bp, k, n, np);
+        g.gemm(a + i * m * k * E, bp, padded ? cp : ci, m, k, np, k, padded ? np : n, ap);
+        if (padded) {
+          const u8 = new Uint8Array(this.mem.buffer);
+          for (let r = 0; r < m; r++) u8.copyWithin(ci + r * n * E, cp + r * np * E, cp + r * np * E + n * E);
+        }
+      }
+    } finally {
+      this.mem.release(bp, k * np * E);
+      this.mem.release(ap, MC * KC * E);
+      if (padded) this.mem.release(cp, m * np * E);
+    }
+  }
+
+  /** The engine's lowered dot (a reduction kernel), for dtypes the GEMM does not take. */
+  private genericDot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number): void {
+    this.stats.genericDotCalls++;
+    const dt = out.dtype;
+    const key = `${dt}:${batch}:${m}:${k}:${n}`;
+    let p = this.dotKernels.get(key);
+    if (!p) {
+      const o0 = lvar("o0", batch), o1 = lvar("o1", m), o2 = lvar("o2", n), r0 = lvar("r0", k);
+      const la = { k: "load", buf: 1, idx: flatIndex([o0, o1, r0], [batch, m, k]), valid: [], dt } as const;
+      const lb = { k: "load", buf: 2, idx: flatIndex([o0, r0, o2], [batch, k, n]), valid: [], dt } as const;
+      const kernel: Kernel = {
+        bufs: [{ dtype: dt, size: batch * m * n }, { dtype: dt, size: batch * m * k }, { dtype: dt, size: batch * k * n }],
+        shape: [batch, m, n],
+        reduce: { op: "sum", shape: [k], body: { k: "alu", op: "mul", srcs: [la, lb], dt } },
+        value: { k: "acc", dt },
+        store: { idx: flatIndex([o0, o1, o2], [batch, m, n]), mode: "set" },
+        scalars: [],
+      };
+      p = this.compile(kernel);
+      this.dotKernels.set(key, p);
+    }
+    this.run(p, [out, a, b], []);
+  }
+}

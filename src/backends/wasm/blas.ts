@@ -1,0 +1,63 @@
+/**
+ * A system BLAS (OpenBLAS or BLIS) through the `koffi` FFI, found at run time: in Node, when both
+ * the package and a library are there. Nothing here is required: `loadBlas()` returns null when
+ * either is missing (and always in browsers), and the backend uses its own wasm GEMM.
+ */
+
+/** cblas_?gemm on pointers into one ArrayBuffer (the wasm memory), row-major, no transposes. */
+export interface Blas {
+  /** The library that was loaded. */
+  readonly library: string;
+  sgemm(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void;
+  dgemm(m: number, n: number, k: number, a: Float64Array, b: Float64Array, c: Float64Array): void;
+}
+
+/** Library names tried in order. */
+export const BLAS_LIBRARIES = [
+  "libopenblas.so.0", "libopenblas.so", "libblis.so.4", "libblis.so", "libopenblas.dylib",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib", "/usr/local/opt/openblas/lib/libopenblas.dylib",
+];
+
+const ROW_MAJOR = 101, NO_TRANS = 111;
+
+interface Koffi {
+  load(path: string): { func(decl: string): (...args: unknown[]) => unknown };
+}
+
+let cached: Blas | null | undefined;
+
+/** The system BLAS, or null when there is none (or no FFI). Loaded once per process. */
+export function loadBlas(): Blas | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  const proc = (globalThis as { process?: { getBuiltinModule?: (m: string) => unknown } }).process;
+  const mod = proc?.getBuiltinModule?.("node:module") as { createRequire(u: string): (id: string) => unknown } | undefined;
+  if (!mod) return null;
+  let koffi: Koffi;
+  try {
+    koffi = mod.createRequire(import.meta.url)("koffi") as Koffi;
+  } catch {
+    return null;
+  }
+  for (const library of BLAS_LIBRARIES) {
+    let lib;
+    try {
+      lib = koffi.load(library);
+    } catch {
+      continue;
+    }
+    try {
+      const s = lib.func("void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, void *a, int lda, void *b, int ldb, float beta, void *c, int ldc)");
+      const d = lib.func("void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, void *a, int lda, void *b, int ldb, double beta, void *c, int ldc)");
+      cached = {
+        library,
+        sgemm: (m, n, k, a, b, c) => void s(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, 0, c, n),
+        dgemm: (m, n, k, a, b, c) => void d(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, 0, c, n),
+      };
+      return cached;
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,220 @@
+/**
+ * Conformance of the wasm backend against the raw Backend interface: buffers round-trip every
+ * dtype, the allocator reuses and grows its memory without losing data, hand-built kernels give
+ * bit for bit what the js backend (the reference) gives, and compile to wasm (not the js
+ * fallback), and the dot routine (wasm GEMM, and the system BLAS when one is installed) matches a
+ * float64 reference on odd sizes.
+ */
+import { describe, expect, it } from "vitest";
+import type { Buf, HostArray } from "../src/ir/backend.ts";
+import type { DType } from "../src/ir/dtype.ts";
+import { IndexError } from "../src/ir/errors.ts";
+import { flatIndex, ladd, lconst, ldiv, lmod, lval, lvar, lmul } from "../src/ir/index-expr.ts";
+import type { Kernel, VExpr } from "../src/ir/kernel.ts";
+import { JsBackend } from "../src/backends/js/backend.ts";
+import { loadBlas } from "../src/backends/wasm/blas.ts";
+import { WasmBackend } from "../src/backends/wasm/backend.ts";
+
+const ALL: DType[] = ["float32", "float64", "float16", "bfloat16", "int32", "int64", "uint8", "bool"];
+const SAMPLE: Record<DType, (number | bigint)[]> = {
+  float32: [0, -1.5, 3.25, 1e30, -0, Infinity, -Infinity, NaN, 1 / 3],
+  float64: [0, -1.5, 1e300, 5e-324, Infinity, NaN, Math.PI],
+  float16: [0, 1, -2.5, 65504, Infinity, NaN, 0.1],
+  bfloat16: [0, 1, -2.5, 3e38, Infinity, NaN, 0.1],
+  int32: [0, 1, -1, 2147483647, -2147483648, 12345],
+  int64: [0n, 1n, -1n, 9007199254740991n, -123456789012n],
+  uint8: [0, 1, 127, 128, 255],
+  bool: [0, 1, 1, 0],
+};
+
+const same = (a: HostArray, b: HostArray): boolean =>
+  a.length === b.length && Array.from(a as ArrayLike<number | bigint>).every((v, i) => Object.is(v, (b as ArrayLike<number | bigint>)[i]));
+
+function put(be: JsBackend | WasmBackend, dtype: DType, values: ArrayLike<number> | ArrayLike<bigint>): Buf {
+  const b = be.alloc(dtype, values.length);
+  be.write(b, values);
+  return b;
+}
+
+/** Runs one kernel on both backends with the same inputs; returns [wasm, js] outputs. */
+function runBoth(k: Kernel, inputs: (ArrayLike<number> | ArrayLike<bigint>)[], wasm = new WasmBackend({ strict: true, blas: "off" })): [HostArray, HostArray] {
+  const js = new JsBackend();
+  const outs = ([wasm, js] as const).map((be) => {
+    const bufs = [be.alloc(k.bufs[0]!.dtype, k.bufs[0]!.size), ...inputs.map((v, i) => put(be, k.bufs[i + 1]!.dtype, v))];
+    be.run(be.compile(k), bufs, k.scalars);
+    return be.readSync(bufs[0]!);
+  });
+  return [outs[0]!, outs[1]!];
+}
+
+const o = (i: number, n: number) => lvar(`o${i}`, n);
+const ld = (buf: number, idx: ReturnType<typeof lvar>, dt: DType, valid: Kernel["store"]["idx"][] = []): VExpr =>
+  ({ k: "load", buf, idx, valid: valid.map((lin) => ({ lin, lo: 0, hi: 4 })), dt });
+const alu = (op: Extract<VExpr, { k: "alu" }>["op"], srcs: VExpr[], dt: DType): VExpr => ({ k: "alu", op, srcs, dt });
+
+describe("wasm backend: buffers", () => {
+  for (const dt of ALL) {
+    it(`${dt} round-trips through write and read`, async () => {
+      const w = new WasmBackend({ blas: "off" }), j = new JsBackend();
+      const vals = SAMPLE[dt] as ArrayLike<number> | ArrayLike<bigint>;
+      const bw = put(w, dt, vals), bj = put(j, dt, vals);
+      expect(bw.bytes).toBe(bj.bytes);
+      expect(same(w.readSync(bw), j.readSync(bj))).toBe(true);
+      expect(same(await w.read(bw), j.readSync(bj))).toBe(true);
+    });
+  }
+  it("zeroes new buffers, reuses freed memory, and keeps data when the memory grows", () => {
+    const w = new WasmBackend({ blas: "off" });
+    const a = put(w, "float32", [1, 2, 3, 4]);
+    const b = w.alloc("float32", 1000);
+    w.write(b, new Float32Array(1000).fill(7));
+    w.free(b);
+    const c = w.alloc("float32", 1000); // the freed block, zeroed again
+    expect(w.offset(c)).toBe(w.offset(b));
+    expect(Array.from(w.readSync(c) as Float32Array).every((v) => v === 0)).toBe(true);
+    const before = w.mem.size;
+    const big = w.alloc("float64", 1 << 20); // 8 MiB: past the initial memory
+    expect(w.mem.size).toBeGreaterThan(before);
+    w.write(big, new Float64Array(1 << 20).fill(0.5));
+    expect(Array.from(w.readSync(a) as Float32Array)).toEqual([1, 2, 3, 4]);
+    expect((w.readSync(big) as Float64Array)[(1 << 20) - 1]).toBe(0.5);
+    w.free(big);
+    w.free(c);
+    w.free(a);
+    expect(w.mem.stats().freeBlocks).toBe(0); // everything merged back into the top
+    const empty = w.alloc("int32", 0);
+    expect(w.readSync(empty).length).toBe(0);
+    w.free(empty);
+  });
+});
+
+describe("wasm backend: kernels match the js backend bit for bit", () => {
+  it("float32 elementwise chain with transcendental functions", () => {
+    const x = o(0, 6), dt = "float32";
+    const a = ld(1, x, dt), b = ld(2, x, dt);
+    const v = alu("add", [alu("mul", [alu("exp", [a], dt), alu("sin", [b], dt)], dt), alu("div", [alu("sqrt", [a], dt), alu("erf", [b], dt)], dt)], dt);
+    const k: Kernel = { bufs: [{ dtype: dt, size: 6 }, { dtype: dt, size: 6 }, { dtype: dt, size: 6 }], shape: [6], reduce: null, value: v, store: { idx: x, mode: "set" }, scalars: [] };
+    const [w, j] = runBoth(k, [[0.5, 1, 2, 3.5, 0, 9], [-1, 0.25, 2, NaN, 0, -3]]);
+    expect(same(w, j)).toBe(true);
+  });
+  it("sum, max and prod reductions over a transposed view", () => {
+    for (const op of ["sum", "amax", "prod"] as const) {
+      for (const dt of ["float32", "float64", "int32"] as const) {
+        const i = o(0, 3), r = lvar("r0", 4);
+        const body = ld(1, ladd(lmul(r, 3), i), dt); // x^T: reads column i
+        const k: Kernel = { bufs: [{ dtype: dt, size: 3 }, { dtype: dt, size: 12 }], shape: [3], reduce: { op, shape: [4], body }, value: { k: "acc", dt }, store: { idx: i, mode: "set" }, scalars: [] };
+        const [w, j] = runBoth(k, [[1, -2, 3, 4.5, 5, -6, 7, 8, 9, -1, 0.5, 2].map((v) => (dt === "int32" ? Math.trunc(v) : v))]);
+        expect(same(w, j), `${op} ${dt}`).toBe(true);
+      }
+    }
+  });
+  it("padded loads (validity conditions), div/mod index atoms and integer edge cases", () => {
+    const i = o(0, 8), dt = "int32";
+    const shifted = ladd(i, -2); // pad 2 on the left: valid where 0 <= i-2 < 4
+    const a = ld(1, shifted, dt, [shifted]);
+    const q = ld(2, lmod(ldiv(ladd(lmul(i, 3), -5), 2), 4), dt); // floor((3i-5)/2) mod 4, negative at first
+    const v = alu("add", [alu("idiv", [a, q], dt), alu("mod", [q, a], dt)], dt);
+    const k: Kernel = { bufs: [{ dtype: dt, size: 8 }, { dtype: dt, size: 4 }, { dtype: dt, size: 4 }], shape: [8], reduce: null, value: v, store: { idx: i, mode: "set" }, scalars: [] };
+    const [w, j] = runBoth(k, [[-2147483648, 7, -9, 0], [-1, 0, 3, -4]]);
+    expect(same(w, j)).toBe(true);
+  });
+  it("casts between float, integer and bool dtypes", () => {
+    const i = o(0, 8);
+    const src = ld(1, i, "float64");
+    for (const to of ["float32", "int32", "uint8", "bool", "int64"] as const) {
+      const k: Kernel = { bufs: [{ dtype: to, size: 8 }, { dtype: "float64", size: 8 }], shape: [8], reduce: null, value: alu("cast", [src], to), store: { idx: i, mode: "set" }, scalars: [] };
+      // (int64 holds no NaN: the js backend cannot read one back either)
+      const [w, j] = runBoth(k, [[0, -1.5, 2.7, 300, -300, to === "int64" ? 7.5 : NaN, 1e10, -0]]);
+      expect(same(w, j), `float64 -> ${to}`).toBe(true);
+    }
+  });
+  it("random numbers equal the js backend's for one key and offset", () => {
+    for (const dt of ["float32", "float64"] as const) {
+      const i = o(0, 64);
+      const k: Kernel = { bufs: [{ dtype: dt, size: 64 }], shape: [64], reduce: null, value: { k: "random", state: 0, counter: i, dt }, store: { idx: i, mode: "set" }, scalars: [12345, 678, 1000] };
+      const [w, j] = runBoth(k, []);
+      expect(same(w, j)).toBe(true);
+    }
+  });
+  it("gathers through checked indices, and raises IndexError on a bad one", () => {
+    const i = o(0, 4), dt = "float32";
+    const idx = ld(2, i, "int64");
+    const checked: VExpr = { k: "check", src: idx, size: 3, valid: [], what: "gather", dt: "int64" };
+    const v = ld(1, lval(checked, 0, 2), dt);
+    const k: Kernel = { bufs: [{ dtype: dt, size: 4 }, { dtype: dt, size: 3 }, { dtype: "int64", size: 4 }], shape: [4], reduce: null, value: v, store: { idx: i, mode: "set" }, scalars: [] };
+    const [w, j] = runBoth(k, [[10, 20, 30], [2, 0, 1, 2]]);
+    expect(same(w, j)).toBe(true);
+    expect(Array.from(w as Float32Array)).toEqual([30, 10, 20, 30]);
+    expect(() => runBoth(k, [[10, 20, 30], [2, 0, 3, 2]])).toThrow(IndexError);
+    expect(() => runBoth(k, [[10, 20, 30], [2, 0, 3, 2]])).toThrow("gather: index 3 is out of bounds for dimension with size 3");
+  });
+  it("scatter-add stores (store mode add)", () => {
+    const i = o(0, 5), dt = "float32";
+    const at = lval({ k: "check", src: ld(2, i, "int32"), size: 3, valid: [], what: "scatterAdd", dt: "int32" }, 0, 2);
+    const k: Kernel = { bufs: [{ dtype: dt, size: 3 }, { dtype: dt, size: 5 }, { dtype: "int32", size: 5 }], shape: [5], reduce: null, value: ld(1, i, dt), store: { idx: flatIndex([at], [3]), mode: "add" }, scalars: [] };
+    const [w, j] = runBoth(k, [[1, 2, 3, 4, 5], [0, 2, 0, 1, 2]]);
+    expect(Array.from(w as Float32Array)).toEqual([4, 4, 7]);
+    expect(same(w, j)).toBe(true);
+  });
+  it("falls back to the js renderer for half precision, with the same results", () => {
+    const i = o(0, 4), dt = "float16";
+    const k: Kernel = { bufs: [{ dtype: dt, size: 4 }, { dtype: dt, size: 4 }], shape: [4], reduce: null, value: alu("exp", [ld(1, i, dt)], dt), store: { idx: i, mode: "set" }, scalars: [] };
+    expect(() => runBoth(k, [[0, 1, -1, 2]])).toThrow(/float16/); // strict: no fallback
+    const lenient = new WasmBackend({ blas: "off" });
+    const [w, j] = runBoth(k, [[0, 1, -1, 2]], lenient);
+    expect(same(w, j)).toBe(true);
+    expect(lenient.stats.jsKernels).toBe(1);
+  });
+  it("a constant-index kernel over an empty reduction", () => {
+    const i = o(0, 2);
+    const k: Kernel = { bufs: [{ dtype: "float32", size: 2 }, { dtype: "float32", size: 1 }], shape: [2], reduce: { op: "sum", shape: [0], body: ld(1, lconst(0), "float32") }, value: { k: "acc", dt: "float32" }, store: { idx: i, mode: "set" }, scalars: [] };
+    const [w, j] = runBoth(k, [[5]]);
+    expect(Array.from(w as Float32Array)).toEqual([0, 0]);
+    expect(same(w, j)).toBe(true);
+  });
+});
+
+describe("wasm backend: dot routine", () => {
+  const blas = loadBlas();
+  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [2, 7, 13, 19], [1, 65, 300, 33], [3, 4, 8, 8], [1, 130, 257, 17]];
+  const paths = [["wasm GEMM", "off"], ...(blas ? [[`BLAS (${blas.library})`, "on"]] : [])] as const;
+  for (const [label, mode] of paths) {
+    for (const dt of ["float32", "float64", "int32"] as const) {
+      it(`${label} ${dt} matches a float64 reference`, () => {
+        const w = new WasmBackend({ blas: mode as "off" | "on" });
+        let seed = 1;
+        const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2;
+        for (const [batch, m, k, n] of cases) {
+          const av = Array.from({ length: batch * m * k }, () => (dt === "int32" ? Math.round(rnd() * 3) : rnd()));
+          const bv = Array.from({ length: batch * k * n }, () => (dt === "int32" ? Math.round(rnd() * 3) : rnd()));
+          const a = put(w, dt, av), b = put(w, dt, bv), out = w.alloc(dt, batch * m * n);
+          w.routines.dot!(out, a, b, batch, m, k, n);
+          const got = w.readSync(out) as Float32Array;
+          for (let q = 0; q < batch; q++) {
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                let s = 0;
+                for (let r = 0; r < k; r++) s += av[q * m * k + i * k + r]! * bv[q * k * n + r * n + j]!;
+                const g = got[q * m * n + i * n + j]!;
+                const tol = dt === "float32" ? 1e-5 * (1 + Math.abs(s)) * Math.sqrt(k) : dt === "float64" ? 1e-12 * (1 + Math.abs(s)) : 0;
+                if (Math.abs(g - s) > tol) throw new Error(`${label} ${dt} [${batch},${m},${k},${n}] at (${q},${i},${j}): got ${g}, want ${s}`);
+              }
+            }
+          }
+        }
+        if (dt === "int32") expect(w.stats.genericDotCalls).toBe(cases.length);
+        else if (mode === "on") expect(w.stats.blasCalls).toBe(cases.length);
+        else expect(w.stats.gemmCalls).toBe(cases.length);
+      });
+    }
+  }
+  it("the wasm GEMM leaves its scratch memory free afterwards", () => {
+    const w = new WasmBackend({ blas: "off" });
+    const a = put(w, "float32", new Float32Array(9 * 11).fill(1)), b = put(w, "float32", new Float32Array(11 * 5).fill(2));
+    const out = w.alloc("float32", 45);
+    const before = w.mem.stats();
+    w.routines.dot!(out, a, b, 1, 9, 11, 5);
+    expect(w.mem.stats()).toEqual(before);
+    expect(Array.from(w.readSync(out) as Float32Array).every((v) => v === 22)).toBe(true);
+  });
+});

@@ -1,0 +1,7 @@
+/** The finite-difference gradient checks (test/grad-suite.ts) on the wasm backend. */
+import * as st from "../src/index.ts";
+import { WasmBackend } from "../src/backends/wasm/backend.ts";
+import { gradSuite } from "./grad-suite.ts";
+
+st.registerBackend("wasm-noblas", () => new WasmBackend({ name: "wasm-noblas", blas: "off" }));
+gradSuite("wasm-noblas");
