@@ -22,6 +22,8 @@ const DATA = process.env.ONNX_TESTDATA ?? "/usr/share/libonnx-testdata/data/node
 const args = process.argv.slice(2);
 const flag = (n: string) => args.includes(n);
 const value = (n: string) => { const i = args.indexOf(n); return i >= 0 ? args[i + 1] : undefined; };
+// `--device wasm` runs every case with tensors on that device (the default is the js backend).
+if (value("--device")) st.device(value("--device")!);
 
 type Status = "pass" | "fail" | "unsupported";
 interface Result { name: string; status: Status; reason?: string; ms: number }
