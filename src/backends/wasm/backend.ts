@@ -16,20 +16,14 @@ import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
 import type { Kernel } from "../../ir/kernel.ts";
 import { JsBackend } from "../js/backend.ts";
-import { bf16bits, bf16val, erf, f16bits, f16val, uniform } from "../js/runtime.ts";
+import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
+import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, Unsupported } from "./codegen.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
 import { instantiate } from "./wasm-api.ts";
 
-type Storage = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array;
-type StorageCtor = { new (b: ArrayBuffer, off: number, n: number): Storage; readonly BYTES_PER_ELEMENT: number };
-
-const STORAGE: { [D in DType]: StorageCtor } = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array, bfloat16: Uint16Array,
-  int32: Int32Array, int64: Float64Array, uint8: Uint8Array, bool: Uint8Array,
-};
 
 class WasmBuf implements Buf {
   readonly bytes: number;
@@ -112,33 +106,12 @@ export class WasmBackend implements Backend {
     return (b as WasmBuf).off;
   }
   write(b: Buf, src: ArrayLike<number> | ArrayLike<bigint>): void {
-    const data = this.view(b), dtype = b.dtype, n = b.size;
-    if (dtype === "float16" || dtype === "bfloat16") {
-      const enc = dtype === "float16" ? f16bits : bf16bits;
-      for (let i = 0; i < n; i++) data[i] = enc(Number(src[i]));
-    } else if (dtype === "bool") {
-      for (let i = 0; i < n; i++) data[i] = Number(src[i]) !== 0 ? 1 : 0;
-    } else if (dtype === "int64") {
-      for (let i = 0; i < n; i++) data[i] = Math.trunc(Number(src[i]));
-    } else if (typeof src[0] === "bigint") {
-      for (let i = 0; i < n; i++) data[i] = Number(src[i]);
-    } else {
-      data.set(src as ArrayLike<number>);
-    }
+    writeStorage(this.view(b), b.dtype, src);
   }
   readSync(b: Buf): HostArray {
-    const data = this.view(b);
-    switch (b.dtype) {
-      case "float16": case "bfloat16": {
-        const dec = b.dtype === "float16" ? f16val : bf16val;
-        const out = new Float32Array(b.size);
-        for (let i = 0; i < b.size; i++) out[i] = dec(data[i]!);
-        return out;
-      }
-      case "int64": return BigInt64Array.from(data as Float64Array, (v) => BigInt(v));
-      default: return data.slice();
-    }
+    return readStorage(this.view(b), b.dtype);
   }
+
   read(b: Buf): Promise<HostArray> {
     return Promise.resolve(this.readSync(b));
   }
