@@ -11,6 +11,7 @@ import type { DType } from "../src/ir/dtype.ts";
 import { IndexError } from "../src/ir/errors.ts";
 import { flatIndex, ladd, lconst, ldiv, lmod, lval, lvar, lmul } from "../src/ir/index-expr.ts";
 import type { Kernel, VExpr } from "../src/ir/kernel.ts";
+import type { ConvParams } from "../src/ir/ops.ts";
 import { JsBackend } from "../src/backends/js/backend.ts";
 import { loadBlas } from "../src/backends/wasm/blas.ts";
 import { WasmBackend } from "../src/backends/wasm/backend.ts";
@@ -217,4 +218,64 @@ describe("wasm backend: dot routine", () => {
     expect(w.mem.stats()).toEqual(before);
     expect(Array.from(w.readSync(out) as Float32Array).every((v) => v === 22)).toBe(true);
   });
+});
+
+describe("wasm backend: conv routine", () => {
+  /** Plain loops over NCHW (any spatial rank), float64: the reference. */
+  function refConv(x: number[], xs: number[], w: number[], ws: number[], p: ConvParams): number[] {
+    const nsp = xs.length - 2, G = p.groups, cinG = ws[1]!, coutG = ws[0]! / G;
+    const ys = xs.slice(2).map((X, i) => Math.floor((X + p.padding[i]![0] + p.padding[i]![1] - p.dilation[i]! * (ws[i + 2]! - 1) - 1) / p.stride[i]!) + 1);
+    const P = ys.reduce((a, b) => a * b, 1), K = ws.slice(2).reduce((a, b) => a * b, 1), X = xs.slice(2).reduce((a, b) => a * b, 1);
+    const unflat = (f: number, shape: number[]) => shape.map((_, i) => Math.floor(f / shape.slice(i + 1).reduce((a, b) => a * b, 1)) % shape[i]!);
+    const out = new Array<number>(xs[0]! * ws[0]! * P).fill(0);
+    for (let n = 0; n < xs[0]!; n++) for (let co = 0; co < ws[0]!; co++) for (let q = 0; q < P; q++) {
+      const y = unflat(q, ys);
+      let s = 0;
+      for (let ci = 0; ci < cinG; ci++) for (let t = 0; t < K; t++) {
+        const k = unflat(t, ws.slice(2));
+        const at = y.map((yy, i) => yy * p.stride[i]! + k[i]! * p.dilation[i]! - p.padding[i]![0]);
+        if (at.some((a, i) => a < 0 || a >= xs[i + 2]!)) continue;
+        const xi = at.reduce((acc, a, i) => acc * xs[i + 2]! + a, 0);
+        s += x[(n * xs[1]! + Math.floor(co / coutG) * cinG + ci) * X + xi]! * w[(co * cinG + ci) * K + t]!;
+      }
+      out[(n * ws[0]! + co) * P + q] = s;
+    }
+    void nsp;
+    return out;
+  }
+  const cases: [string, number[], number[], ConvParams][] = [
+    ["2d 3x3", [2, 3, 6, 5], [4, 3, 3, 3], { stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1 }],
+    ["2d stride, padding, dilation, groups", [2, 4, 9, 8], [6, 2, 3, 2], { stride: [2, 1], padding: [[1, 2], [0, 1]], dilation: [2, 1], groups: 2 }],
+    ["1d 1x1 (no unfold)", [3, 4, 7], [6, 2, 1], { stride: [1], padding: [[0, 0]], dilation: [1], groups: 2 }],
+    ["3d", [1, 2, 4, 5, 3], [3, 2, 2, 3, 2], { stride: [1, 2, 1], padding: [[1, 0], [1, 1], [0, 0]], dilation: [1, 1, 2], groups: 1 }],
+    ["2d chunked over images (8 images, 6 per chunk)", [8, 1, 260, 260], [2, 1, 3, 3], { stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1 }],
+  ];
+  const blas = loadBlas();
+  for (const mode of ["off", ...(blas ? ["on"] : [])] as const) {
+    for (const [label, xs, ws, p] of cases) {
+      for (const dt of ["float32", "float64", "int32"] as const) {
+        it(`${label}, ${dt}, BLAS ${mode}: matches plain loops and frees its scratch`, () => {
+          const be = new WasmBackend({ blas: mode as "on" | "off", strict: true });
+          let seed = 3;
+          const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2;
+          const num = (s: number[]) => s.reduce((a, b) => a * b, 1);
+          const xv = Array.from({ length: num(xs) }, () => (dt === "int32" ? Math.round(rnd()) : rnd()));
+          const wv = Array.from({ length: num(ws) }, () => (dt === "int32" ? Math.round(rnd()) : rnd()));
+          const want = refConv(xv, xs, wv, ws, p);
+          const x = put(be, dt, xv), w = put(be, dt, wv), out = be.alloc(dt, want.length);
+          const before = be.mem.stats();
+          be.routines.conv!(out, x, w, xs, ws, p);
+          expect(be.mem.stats()).toEqual(before);
+          const got = be.readSync(out) as Float32Array;
+          const tol = dt === "float32" ? 1e-4 : dt === "float64" ? 1e-10 : 0;
+          for (let i = 0; i < want.length; i++) {
+            if (Math.abs(got[i]! - want[i]!) > tol * (1 + Math.abs(want[i]!))) throw new Error(`${label} ${dt} at ${i}: got ${got[i]}, want ${want[i]}`);
+          }
+          if (dt === "int32") expect(be.stats.convDirectCalls).toBe(1);
+          else expect(be.stats.convGemmCalls).toBe(1);
+          expect(be.stats.jsKernels).toBe(0);
+        });
+      }
+    }
+  }
 });

@@ -14,12 +14,14 @@ import type { Backend, Buf, HostArray, Routines } from "../../ir/backend.ts";
 import { DTYPES, type DType } from "../../ir/dtype.ts";
 import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
-import type { Kernel } from "../../ir/kernel.ts";
+import { kernelKey, type Kernel } from "../../ir/kernel.ts";
+import type { ConvParams } from "../../ir/ops.ts";
 import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, Unsupported } from "./codegen.ts";
+import { directConvKernel, im2colKernel, planConv } from "./conv.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
 import { instantiate } from "./wasm-api.ts";
@@ -64,18 +66,25 @@ export interface WasmStats {
   blasCalls: number;
   gemmCalls: number;
   genericDotCalls: number;
+  /** conv routine calls: through GEMM, or as one direct kernel (dtypes the GEMM does not take). */
+  convGemmCalls: number;
+  convDirectCalls: number;
 }
+
+/** Elements of im2col scratch per chunk of images (16 MB of float32). */
+const IM2COL_CHUNK = 1 << 22;
 
 export class WasmBackend implements Backend {
   readonly name: string;
   readonly mem = new WasmMemory();
   readonly blas: Blas | null;
   readonly strict: boolean;
-  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0 };
+  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports>();
   private readonly dotKernels = new Map<string, Compiled>();
+  private readonly convKernels = new Map<string, Compiled>();
 
   constructor(opts: WasmBackendOptions = {}) {
     this.name = opts.name ?? "wasm";
@@ -83,7 +92,10 @@ export class WasmBackend implements Backend {
     const mode = opts.blas ?? "auto";
     this.blas = mode === "off" ? null : loadBlas();
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
-    this.routines = { dot: (out, a, b, batch, m, k, n) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n) };
+    this.routines = {
+      dot: (out, a, b, batch, m, k, n) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n),
+      conv: (out, x, w, xShape, wShape, p) => this.conv(out as WasmBuf, x as WasmBuf, w as WasmBuf, xShape, wShape, p),
+    };
   }
 
   // ---- memory ----------------------------------------------------------------------------------
@@ -185,6 +197,71 @@ export class WasmBackend implements Backend {
     }
     this.stats.gemmCalls++;
     this.wasmGemm(dt, out.off, a.off, b.off, batch, m, k, n);
+  }
+
+  /** One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem`. */
+  private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number): void {
+    if (this.blas) {
+      const buf = this.mem.buffer;
+      if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n));
+      else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n));
+    } else {
+      this.wasmGemm(dt, c, a, b, 1, m, k, n);
+    }
+  }
+
+  private cachedKernel(cache: Map<string, Compiled>, k: Kernel): Compiled {
+    const key = kernelKey(k);
+    let p = cache.get(key);
+    if (!p) cache.set(key, (p = this.compile(k)));
+    return p;
+  }
+
+  /**
+   * out = conv(x, w): per chunk of images, unfold the input into columns (a compiled kernel),
+   * then one GEMM per image and group. Dtypes other than float32/float64 run a direct kernel.
+   */
+  conv(out: WasmBuf, x: WasmBuf, w: WasmBuf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void {
+    if (out.size === 0) return;
+    const dt = out.dtype;
+    if (x.size === 0 || w.size === 0 || (dt !== "float32" && dt !== "float64")) {
+      this.stats.convDirectCalls++;
+      this.run(this.cachedKernel(this.convKernels, directConvKernel(dt, xShape, wShape, p)), [out, x, w], []);
+      return;
+    }
+    this.stats.convGemmCalls++;
+    const E = DTYPES[dt].bytes;
+    const { n, groups: G, cinG, coutG, rows, positions: P, imageSize, direct } = planConv(xShape, wShape, p);
+    const colsPerImage = G * rows * P;
+    const nb = direct ? n : Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / colsPerImage)));
+    const cols = direct ? 0 : this.mem.alloc(nb * colsPerImage * E);
+    try {
+      for (let n0 = 0; n0 < n; n0 += nb) {
+        const count = Math.min(nb, n - n0);
+        let colsAt = x.off + n0 * imageSize * E;
+        if (!direct) {
+          const kernel = im2colKernel(dt, count, xShape, wShape, p);
+          this.runAt(this.cachedKernel(this.convKernels, kernel), kernel, [cols, colsAt]);
+          colsAt = cols;
+        }
+        for (let i = 0; i < count; i++) {
+          for (let g = 0; g < G; g++) {
+            const c = out.off + (((n0 + i) * G + g) * coutG * P) * E;
+            const a = w.off + g * coutG * rows * E;
+            const b = colsAt + ((i * G + g) * rows * P) * E;
+            this.gemmAt(dt, c, a, b, coutG, rows, P);
+          }
+        }
+      }
+    } finally {
+      if (cols) this.mem.release(cols, nb * colsPerImage * E);
+    }
+  }
+
+  /** Runs a compiled kernel on raw byte offsets (slices of buffers). */
+  private runAt(c: Compiled, k: Kernel, offs: readonly number[]): void {
+    if (c.kind === "wasm") c.fn(...offs);
+    else c.fn(k.scalars, ...offs.map((off, i) => new STORAGE[k.bufs[i]!.dtype](this.mem.buffer, off, k.bufs[i]!.size)));
   }
 
   /** The wasm GEMM on byte offsets into `mem` (also used by the benchmark). */

@@ -1,0 +1,106 @@
+/**
+ * Convolution as GEMM: the input is unfolded (im2col) into columns, one row per (input channel,
+ * kernel tap) and one column per output position, and each image's output is the weight matrix
+ * times its columns: out[n, g] (Cout/G x P) = W[g] (Cout/G x Cin/G·K) @ cols[n, g] (Cin/G·K x P).
+ *
+ * Both backward passes are convs too (autograd/conv-vjp.ts), so they run through here as well.
+ * The unfold is an ordinary kernel of the kernel IR (a gated gather), so it is compiled like any
+ * other kernel; it runs over a chunk of images at a time to bound the scratch memory.
+ */
+import { convOutSize, type ConvParams } from "../../ir/ops.ts";
+import type { DType } from "../../ir/dtype.ts";
+import { type Cond, flatIndex, ladd, lconst, ldiv, lmul, lvar, simplifyCond, type Lin } from "../../ir/index-expr.ts";
+import type { Kernel, VExpr } from "../../ir/kernel.ts";
+
+/** The sizes a conv routine call works with. */
+export interface ConvPlan {
+  n: number;
+  groups: number;
+  cinG: number;
+  coutG: number;
+  /** Rows of the columns matrix: Cin/G · prod(kernel). */
+  rows: number;
+  /** Output positions per image: prod(output spatial). */
+  positions: number;
+  /** Input elements per image: Cin · prod(input spatial). */
+  imageSize: number;
+  /** True when the columns are the input itself (1x1 kernel, stride 1, no padding). */
+  direct: boolean;
+}
+
+const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
+
+export function planConv(xShape: readonly number[], wShape: readonly number[], p: ConvParams): ConvPlan {
+  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
+  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
+  let direct = true;
+  for (let i = 0; i < nsp; i++) {
+    if (ks[i] !== 1 || p.stride[i] !== 1 || p.padding[i]![0] !== 0 || p.padding[i]![1] !== 0) direct = false;
+  }
+  return {
+    n: xShape[0]!, groups: p.groups, cinG, coutG, rows: cinG * prod(ks), positions: prod(ys),
+    imageSize: prod(xShape.slice(1)), direct,
+  };
+}
+
+/**
+ * The unfold kernel for `nb` images: cols[b, g, ci, k..., y...] = x[b, g·Cin/G + ci,
+ * y·stride + k·dilation - padLow], zero outside the input.
+ */
+export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
+  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
+  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const cin = xShape[1]!, cinG = wShape[1]!, G = p.groups;
+  const shape = [nb, G, cinG, ...ks, ...ys];
+  const o = shape.map((s, i) => lvar(`o${i}`, s));
+  const ob = o[0]!, og = o[1]!, oc = o[2]!, ok = o.slice(3, 3 + nsp), oy = o.slice(3 + nsp);
+  const conds: Cond[] = [];
+  const at: Lin[] = [];
+  for (let i = 0; i < nsp; i++) {
+    const v = ladd(ladd(lmul(oy[i]!, p.stride[i]!), lmul(ok[i]!, p.dilation[i]!)), -p.padding[i]![0]);
+    const c = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
+    if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
+    else if (c !== true) conds.push(c);
+    at.push(v);
+  }
+  const idx = flatIndex([ob, ladd(lmul(og, cinG), oc), ...at], [nb, cin, ...xs]);
+  // An index outside the input is clamped by the gate's condition before the load is made.
+  const load: VExpr = { k: "load", buf: 1, idx, valid: conds, dt };
+  const value: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
+  const size = prod(shape);
+  return {
+    bufs: [{ dtype: dt, size }, { dtype: dt, size: nb * prod(xShape.slice(1)) }],
+    shape, reduce: null, value, store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
+  };
+}
+
+/**
+ * The conv as one reduction kernel (output loops, reduction over input channels and taps), for
+ * dtypes the GEMM does not take.
+ */
+export function directConvKernel(dt: DType, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
+  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
+  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
+  const shape = [xShape[0]!, wShape[0]!, ...ys];
+  const o = shape.map((s, i) => lvar(`o${i}`, s));
+  const rc = lvar("r0", cinG), rk = ks.map((k, i) => lvar(`r${i + 1}`, k));
+  const ci = ladd(lmul(ldiv(o[1]!, coutG), cinG), rc);
+  const conds: Cond[] = [];
+  const at = ks.map((_, i) => {
+    const v = ladd(ladd(lmul(o[i + 2]!, p.stride[i]!), lmul(rk[i]!, p.dilation[i]!)), -p.padding[i]![0]);
+    const c = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
+    if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
+    else if (c !== true) conds.push(c);
+    return v;
+  });
+  const xv: VExpr = { k: "load", buf: 1, idx: flatIndex([o[0]!, ci, ...at], xShape), valid: conds, dt };
+  const xg: VExpr = conds.length ? { k: "gate", valid: conds, src: xv, dt } : xv;
+  const wv: VExpr = { k: "load", buf: 2, idx: flatIndex([o[1]!, rc, ...rk], wShape), valid: [], dt };
+  return {
+    bufs: [{ dtype: dt, size: prod(shape) }, { dtype: dt, size: prod(xShape) }, { dtype: dt, size: prod(wShape) }],
+    shape, reduce: { op: "sum", shape: [cinG, ...ks], body: { k: "alu", op: "mul", srcs: [xg, wv], dt } },
+    value: { k: "acc", dt }, store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
+  };
+}
