@@ -246,7 +246,7 @@ describe("wasm backend: conv routine", () => {
   const cases: [string, number[], number[], ConvParams][] = [
     ["2d 3x3", [2, 3, 6, 5], [4, 3, 3, 3], { stride: [1, 1], padding: [[0, 0], [0, 0]], dilation: [1, 1], groups: 1 }],
     ["2d stride, padding, dilation, groups", [2, 4, 9, 8], [6, 2, 3, 2], { stride: [2, 1], padding: [[1, 2], [0, 1]], dilation: [2, 1], groups: 2 }],
-    ["1d 1x1 (no unfold)", [3, 4, 7], [6, 2, 1], { stride: [1], padding: [[0, 0]], dilation: [1], groups: 2 }],
+    ["1d 1x1", [3, 4, 7], [6, 2, 1], { stride: [1], padding: [[0, 0]], dilation: [1], groups: 2 }],
     ["3d", [1, 2, 4, 5, 3], [3, 2, 2, 3, 2], { stride: [1, 2, 1], padding: [[1, 0], [1, 1], [0, 0]], dilation: [1, 1, 2], groups: 1 }],
     ["2d chunked over images (8 images, 6 per chunk)", [8, 1, 260, 260], [2, 1, 3, 3], { stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1 }],
   ];
@@ -278,4 +278,28 @@ describe("wasm backend: conv routine", () => {
       }
     }
   }
+});
+
+describe("wasm backend: worker threads", () => {
+  it("splits kernels over threads with the same results as one thread, and reports its runs", () => {
+    const k: Kernel = {
+      bufs: [{ dtype: "float32", size: 37 * 5 }, { dtype: "float32", size: 37 * 5 * 3 }],
+      shape: [37, 5],
+      reduce: { op: "sum", shape: [3], body: alu("exp", [ld(1, flatIndex([o(0, 37), o(1, 5), lvar("r0", 3)], [37, 5, 3]), "float32")], "float32") },
+      value: { k: "acc", dt: "float32" },
+      store: { idx: flatIndex([o(0, 37), o(1, 5)], [37, 5]), mode: "set" },
+      scalars: [],
+    };
+    const input = Array.from({ length: 37 * 15 }, (_, i) => Math.sin(i) * 3);
+    const one = new WasmBackend({ threads: 1 });
+    const many = new WasmBackend({ threads: 3, parallelMinWork: 1 });
+    const [a] = runBoth(k, [input], one);
+    const [b] = runBoth(k, [input], many);
+    expect(many.pool?.threads).toBe(3);
+    // The first run may find workers still starting (their shares then run on the caller).
+    for (let i = 0; i < 20; i++) runBoth(k, [input], many);
+    expect(same(a, b)).toBe(true);
+    expect(many.stats.parallelRuns).toBeGreaterThan(0);
+    expect(one.stats.parallelRuns).toBe(0);
+  });
 });

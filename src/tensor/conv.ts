@@ -108,9 +108,16 @@ export function windows(x: Tensor, k: readonly number[], s: readonly number[], d
     const ax = lead + 2 * i; // dims before it have been split into (out, k) pairs
     const n = y.shape[ax]!, ki = k[i]!, si = s[i]!, di = d[i]!;
     const o = Math.floor((n - di * (ki - 1) - 1) / si) + 1;
+    const pre = y.shape.slice(0, ax), post = y.shape.slice(ax + 1);
+    if (si === ki && di === 1) {
+      // Windows that tile the dim (the usual pooling): keep o·k elements and split them into
+      // [o, k]. Plain strides, so kernels index it (and its gradient) without div or mod.
+      const t = o * ki === n ? y : shrink(y, y.shape.map((sz, j): [number, number] => (j === ax ? [0, o * ki] : [0, sz])));
+      y = reshape(t, [...pre, o, ki, ...post]);
+      continue;
+    }
     const row = n + di;
     const reps = Math.ceil((ki * row) / n);
-    const pre = y.shape.slice(0, ax), post = y.shape.slice(ax + 1);
     let t = expand(reshape(y, [...pre, 1, n, ...post]), [...pre, reps, n, ...post]);
     t = reshape(t, [...pre, reps * n, ...post]);
     t = shrink(t, t.shape.map((sz, j): [number, number] => (j === ax ? [0, ki * row] : [0, sz])));

@@ -10,7 +10,7 @@ export type Storage = Float32Array | Float64Array | Int32Array | Uint8Array | Ui
 
 export interface StorageCtor {
   new (n: number): Storage;
-  new (b: ArrayBuffer, off: number, n: number): Storage;
+  new (b: ArrayBufferLike, off: number, n: number): Storage;
   readonly BYTES_PER_ELEMENT: number;
 }
 

@@ -20,11 +20,12 @@ import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
-import { emitKernel, Unsupported } from "./codegen.ts";
-import { directConvKernel, im2colKernel, planConv } from "./conv.ts";
+import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
+import { directConvKernel, im2colKernel, planConv, unpermuteKernel } from "./conv.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
-import { instantiate } from "./wasm-api.ts";
+import { defaultThreads, share, ThreadPool } from "./threads.ts";
+import { instantiate, Wasm } from "./wasm-api.ts";
 
 
 class WasmBuf implements Buf {
@@ -49,11 +50,26 @@ export interface WasmBackendOptions {
   blas?: "auto" | "off" | "on";
   /** Throw instead of falling back to the js renderer when a kernel cannot be emitted as wasm. */
   strict?: boolean;
+  /**
+   * Threads kernels and the wasm GEMM are split over (default: STRATA_THREADS, else the number of
+   * cores, at most 8). 1 runs everything on the calling thread; so do engines without worker
+   * threads (browsers, for now).
+   */
+  threads?: number;
+  /** Output elements times reduction steps below which a kernel runs on one thread (2^15). */
+  parallelMinWork?: number;
 }
+
+/** Math-only imports, which worker threads provide. */
+const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
 
 /** A compiled kernel: a wasm function over buffer offsets, or a js function over views. */
 type Compiled =
-  | { kind: "wasm"; fn: (...args: number[]) => void }
+  | {
+    kind: "wasm"; fn: (...args: number[]) => void;
+    /** Pool id when worker threads may run it (else -1), the split loop's size, and the work. */
+    par: number; splitSize: number; work: number;
+  }
   | { kind: "js"; fn: (s: readonly number[], ...bufs: Storage[]) => void; why: string };
 
 export interface WasmStats {
@@ -69,6 +85,8 @@ export interface WasmStats {
   /** conv routine calls: through GEMM, or as one direct kernel (dtypes the GEMM does not take). */
   convGemmCalls: number;
   convDirectCalls: number;
+  /** Kernel runs split over worker threads. */
+  parallelRuns: number;
 }
 
 /** Elements of im2col scratch per chunk of images (16 MB of float32). */
@@ -76,10 +94,13 @@ const IM2COL_CHUNK = 1 << 22;
 
 export class WasmBackend implements Backend {
   readonly name: string;
-  readonly mem = new WasmMemory();
+  readonly mem: WasmMemory;
+  /** Worker threads sharing `mem`, or null (one thread). */
+  readonly pool: ThreadPool | null;
+  private readonly parallelMinWork: number;
   readonly blas: Blas | null;
   readonly strict: boolean;
-  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0 };
+  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports>();
@@ -89,6 +110,10 @@ export class WasmBackend implements Backend {
   constructor(opts: WasmBackendOptions = {}) {
     this.name = opts.name ?? "wasm";
     this.strict = opts.strict ?? false;
+    const threads = opts.threads ?? defaultThreads();
+    this.parallelMinWork = opts.parallelMinWork ?? 1 << 15;
+    this.mem = new WasmMemory(threads > 1 && typeof SharedArrayBuffer !== "undefined");
+    this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads) : null;
     const mode = opts.blas ?? "auto";
     this.blas = mode === "off" ? null : loadBlas();
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
@@ -135,7 +160,7 @@ export class WasmBackend implements Backend {
 
   compile(k: Kernel): Compiled {
     try {
-      const { bytes, whats } = emitKernel(k);
+      const { bytes, whats, imports } = emitKernel(k, this.mem.shared);
       const oob = (w: number, v: number, size: number): never => {
         throw new IndexError(`${whats[w]}: index ${v} is out of bounds for dimension with size ${size}`);
       };
@@ -143,9 +168,16 @@ export class WasmBackend implements Backend {
         memory: this.mem.memory, exp: Math.exp, log: Math.log, sin: Math.sin, erf, pow: Math.pow,
         fmod: (a: number, b: number) => a % b, uniform, oob,
       };
-      const inst = instantiate(bytes, env);
+      const module = new Wasm.Module(bytes);
+      const inst = new Wasm.Instance(module, { env });
       this.stats.wasmKernels++;
-      return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void };
+      const sd = splitDim(k.shape);
+      const work = k.shape.reduce((a, b) => a * b, 1) * (k.reduce ? Math.max(1, k.reduce.shape.reduce((a, b) => a * b, 1)) : 1);
+      // Threads share a kernel's outputs: not for scatter-adds (two threads could add to one
+      // element), nor for kernels importing functions workers lack.
+      const par = this.pool && sd >= 0 && k.store.mode === "set" && imports.every((i) => WORKER_IMPORTS.has(i)) && work >= this.parallelMinWork
+        ? this.pool.register(module, "kernel") : -1;
+      return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void, par, splitSize: sd >= 0 ? k.shape[sd]! : 1, work };
     } catch (e) {
       if (!(e instanceof Unsupported) || this.strict) throw e;
       this.stats.jsKernels++;
@@ -156,13 +188,34 @@ export class WasmBackend implements Backend {
   run(p: unknown, bufs: readonly Buf[], scalars: readonly number[]): void {
     const c = p as Compiled;
     if (c.kind === "wasm") {
-      const args = new Array<number>(bufs.length + scalars.length);
+      const args = new Array<number>(bufs.length + scalars.length + 2);
       for (let i = 0; i < bufs.length; i++) args[i] = (bufs[i] as WasmBuf).off;
       for (let i = 0; i < scalars.length; i++) args[bufs.length + i] = scalars[i]!;
-      c.fn(...args);
+      this.exec(c, args);
     } else {
       c.fn(scalars, ...bufs.map((b) => this.view(b)));
     }
+  }
+
+  /** Runs a wasm kernel on `args` (offsets, scalars, and two slots for the split range). */
+  private exec(c: Extract<Compiled, { kind: "wasm" }>, args: number[]): void {
+    const n = args.length;
+    const pool = this.pool;
+    if (c.par < 0 || !pool) {
+      args[n - 2] = 0;
+      args[n - 1] = c.splitSize;
+      c.fn(...args);
+      return;
+    }
+    const T = Math.min(pool.threads, c.splitSize);
+    const parts: number[][] = [];
+    for (let t = 0; t < T; t++) {
+      const a = args.slice();
+      [a[n - 2], a[n - 1]] = share(c.splitSize, T, t);
+      parts.push(a);
+    }
+    this.stats.parallelRuns++;
+    pool.run(c.par, parts, () => c.fn(...parts[0]!), c.fn);
   }
 
   // ---- routines ----------------------------------------------------------------------------------
@@ -170,7 +223,7 @@ export class WasmBackend implements Backend {
   private gemm(dt: "float32" | "float64"): GemmExports {
     let g = this.gemms.get(dt);
     if (!g) {
-      const inst = instantiate(emitGemm(dt), { memory: this.mem.memory });
+      const inst = instantiate(emitGemm(dt, this.mem.shared), { memory: this.mem.memory });
       g = inst.exports as unknown as GemmExports;
       this.gemms.set(dt, g);
     }
@@ -185,14 +238,7 @@ export class WasmBackend implements Backend {
     const E = DTYPES[dt].bytes;
     if (this.blas) {
       this.stats.blasCalls++;
-      const V = dt === "float32" ? Float32Array : Float64Array;
-      const buf = this.mem.buffer;
-      for (let i = 0; i < batch; i++) {
-        const av = new V(buf, a.off + i * m * k * E, m * k), bv = new V(buf, b.off + i * k * n * E, k * n);
-        const cv = new V(buf, out.off + i * m * n * E, m * n);
-        if (dt === "float32") this.blas.sgemm(m, n, k, av as Float32Array, bv as Float32Array, cv as Float32Array);
-        else this.blas.dgemm(m, n, k, av as Float64Array, bv as Float64Array, cv as Float64Array);
-      }
+      for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n);
       return;
     }
     this.stats.gemmCalls++;
@@ -218,8 +264,9 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * out = conv(x, w): per chunk of images, unfold the input into columns (a compiled kernel),
-   * then one GEMM per image and group. Dtypes other than float32/float64 run a direct kernel.
+   * out = conv(x, w): per chunk of images, unfold the input into columns (a compiled kernel), one
+   * GEMM per group, and a permute into the output (conv.ts). Dtypes other than float32/float64
+   * run one direct kernel.
    */
   conv(out: WasmBuf, x: WasmBuf, w: WasmBuf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void {
     if (out.size === 0) return;
@@ -231,36 +278,34 @@ export class WasmBackend implements Backend {
     }
     this.stats.convGemmCalls++;
     const E = DTYPES[dt].bytes;
-    const { n, groups: G, cinG, coutG, rows, positions: P, imageSize, direct } = planConv(xShape, wShape, p);
-    const colsPerImage = G * rows * P;
-    const nb = direct ? n : Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / colsPerImage)));
-    const cols = direct ? 0 : this.mem.alloc(nb * colsPerImage * E);
+    const { n, groups: G, coutG, rows, positions: P, imageSize } = planConv(xShape, wShape, p);
+    const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / (G * rows * P))));
+    const colsBytes = nb * G * rows * P * E, prodBytes = nb > 1 ? nb * G * coutG * P * E : 0;
+    const cols = this.mem.allocScratch(colsBytes), prodAt = prodBytes ? this.mem.allocScratch(prodBytes) : 0;
     try {
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
-        let colsAt = x.off + n0 * imageSize * E;
-        if (!direct) {
-          const kernel = im2colKernel(dt, count, xShape, wShape, p);
-          this.runAt(this.cachedKernel(this.convKernels, kernel), kernel, [cols, colsAt]);
-          colsAt = cols;
+        const unfold = im2colKernel(dt, count, xShape, wShape, p);
+        this.runAt(this.cachedKernel(this.convKernels, unfold), unfold, [cols, x.off + n0 * imageSize * E]);
+        // With one image the products are already in the output's layout.
+        const dst = count > 1 ? prodAt : out.off + n0 * G * coutG * P * E;
+        for (let g = 0; g < G; g++) {
+          this.gemmAt(dt, dst + g * coutG * count * P * E, w.off + g * coutG * rows * E, cols + g * rows * count * P * E, coutG, rows, count * P);
         }
-        for (let i = 0; i < count; i++) {
-          for (let g = 0; g < G; g++) {
-            const c = out.off + (((n0 + i) * G + g) * coutG * P) * E;
-            const a = w.off + g * coutG * rows * E;
-            const b = colsAt + ((i * G + g) * rows * P) * E;
-            this.gemmAt(dt, c, a, b, coutG, rows, P);
-          }
+        if (count > 1) {
+          const perm = unpermuteKernel(dt, count, G, coutG, P);
+          this.runAt(this.cachedKernel(this.convKernels, perm), perm, [out.off + n0 * G * coutG * P * E, prodAt]);
         }
       }
     } finally {
-      if (cols) this.mem.release(cols, nb * colsPerImage * E);
+      this.mem.release(cols, colsBytes);
+      if (prodBytes) this.mem.release(prodAt, prodBytes);
     }
   }
 
   /** Runs a compiled kernel on raw byte offsets (slices of buffers). */
   private runAt(c: Compiled, k: Kernel, offs: readonly number[]): void {
-    if (c.kind === "wasm") c.fn(...offs);
+    if (c.kind === "wasm") this.exec(c, [...offs, 0, 0]);
     else c.fn(k.scalars, ...offs.map((off, i) => new STORAGE[k.bufs[i]!.dtype](this.mem.buffer, off, k.bufs[i]!.size)));
   }
 
@@ -269,9 +314,9 @@ export class WasmBackend implements Backend {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
-    const bp = this.mem.alloc(k * np * E), ap = this.mem.alloc(MC * KC * E);
+    const bp = this.mem.allocScratch(k * np * E), ap = this.mem.allocScratch(MC * KC * E);
     const padded = np !== n;
-    const cp = padded ? this.mem.alloc(m * np * E) : 0;
+    const cp = padded ? this.mem.allocScratch(m * np * E) : 0;
     try {
       for (let i = 0; i < batch; i++) {
         const ci = c + i * m * n * E;

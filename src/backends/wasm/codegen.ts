@@ -6,8 +6,9 @@
  * backend stores it). Functions wasm lacks (exp, log, sin, pow, erf, fmod, Philox) are imported
  * from JavaScript.
  *
- * The function takes each buffer's byte offset in the shared memory (i32), then the kernel's
- * scalars (f64). A kernel this emitter does not handle (float16/bfloat16, rare op and dtype
+ * The function takes each buffer's byte offset in the memory (i32), then the kernel's scalars
+ * (f64), then a range [lo, hi) of the split loop (see `splitDim`): a call computes the outputs
+ * whose split index lies in it, so that threads can share one kernel's outputs. A kernel this emitter does not handle (float16/bfloat16, rare op and dtype
  * pairs) throws `Unsupported`, and the backend runs it through the js renderer instead.
  */
 import type { DType } from "../../ir/dtype.ts";
@@ -38,6 +39,8 @@ export interface EmittedKernel {
   bytes: Uint8Array;
   /** The `what` labels of bounds checks, by the index the module passes to `oob`. */
   whats: string[];
+  /** The JavaScript functions the module imports (see IMPORTS). */
+  imports: string[];
 }
 
 /** Names of the JavaScript functions a kernel module may import, with their signatures. */
@@ -55,7 +58,16 @@ type ImportName = keyof typeof IMPORTS;
 
 const randomBits = (dt: DType): number => (dt === "float64" ? 53 : 24);
 
-export function emitKernel(k: Kernel): EmittedKernel {
+/**
+ * The output loop a kernel's work is split over between threads: the first of size > 1 (the ones
+ * before it have size 1). -1 when there is none (a single output).
+ */
+export function splitDim(shape: readonly number[]): number {
+  return shape.findIndex((n) => n > 1);
+}
+
+/** `sharedMemory`: import the memory as shared (the backend runs worker threads). */
+export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const outDt = k.bufs[0]!.dtype;
   for (const b of k.bufs) vt(b.dtype);
   if (vt(k.value.dt) !== vt(outDt) || (k.value.dt !== outDt && !(k.value.dt === "bool" && outDt === "uint8"))) no("store dtype");
@@ -65,7 +77,7 @@ export function emitKernel(k: Kernel): EmittedKernel {
   const order = topoExprs(roots, [k.store.idx]);
 
   // Which imports the kernel needs: declared first (imports precede functions in a module).
-  const mb = new ModuleBuilder();
+  const mb = new ModuleBuilder(sharedMemory);
   const need = new Set<ImportName>();
   for (const e of order) {
     if (e.k === "alu") {
@@ -80,7 +92,8 @@ export function emitKernel(k: Kernel): EmittedKernel {
   }
 
   const nb = k.bufs.length, ns = k.scalars.length;
-  const f = new Fn([...k.bufs.map(() => T.i32), ...new Array<ValType>(ns).fill(T.f64)]);
+  const f = new Fn([...k.bufs.map(() => T.i32), ...new Array<ValType>(ns).fill(T.f64), T.i32, T.i32]);
+  const splitLo = nb + ns, splitHi = nb + ns + 1, split = splitDim(k.shape);
   const bufParam = (i: number) => i;
   const scalarParam = (i: number) => nb + i;
   const loopVar = new Map<string, number>();
@@ -473,9 +486,19 @@ export function emitKernel(k: Kernel): EmittedKernel {
     body();
     f.get(v).i32(1).op(Op.i32Add).tee(v).i32(size).op(Op.i32LtS).brIf(0).end();
   };
-  const nest = (vars: string[], sizes: readonly number[], body: () => void, d = 0): void => {
+  /** The split loop: lo..hi from the arguments, entered only when lo < hi. */
+  const splitLoop = (v: number, body: () => void) => {
+    f.get(splitLo).get(splitHi).op(Op.i32LtS).if();
+    f.get(splitLo).set(v).loop();
+    body();
+    f.get(v).i32(1).op(Op.i32Add).tee(v).get(splitHi).op(Op.i32LtS).brIf(0).end();
+    f.end();
+  };
+  const nest = (vars: string[], sizes: readonly number[], body: () => void, d = 0, splitAt = -1): void => {
     if (d === sizes.length) return body();
-    loop(loopVar.get(vars[d]!)!, sizes[d]!, () => nest(vars, sizes, body, d + 1));
+    const inner = () => nest(vars, sizes, body, d + 1, splitAt);
+    if (d === splitAt) splitLoop(loopVar.get(vars[d]!)!, inner);
+    else loop(loopVar.get(vars[d]!)!, sizes[d]!, inner);
   };
 
   const reduceStep = () => {
@@ -540,7 +563,7 @@ export function emitKernel(k: Kernel): EmittedKernel {
       else fop(t, Op.f32Add, Op.f64Add);
     }
     store(outDt);
-  });
+  }, 0, split);
   mb.addFunc("kernel", f);
-  return { bytes: mb.encode(), whats };
+  return { bytes: mb.encode(), whats, imports: [...need] };
 }

@@ -4,8 +4,8 @@
  * times its columns: out[n, g] (Cout/G x P) = W[g] (Cout/G x Cin/G·K) @ cols[n, g] (Cin/G·K x P).
  *
  * Both backward passes are convs too (autograd/conv-vjp.ts), so they run through here as well.
- * The unfold is an ordinary kernel of the kernel IR (a gated gather), so it is compiled like any
- * other kernel; it runs over a chunk of images at a time to bound the scratch memory.
+ * The unfold and the permute are ordinary kernels of the kernel IR (a gated gather and a copy),
+ * compiled like any other kernel; chunks of images bound the scratch memory.
  */
 import { convOutSize, type ConvParams } from "../../ir/ops.ts";
 import type { DType } from "../../ir/dtype.ts";
@@ -24,8 +24,6 @@ export interface ConvPlan {
   positions: number;
   /** Input elements per image: Cin · prod(input spatial). */
   imageSize: number;
-  /** True when the columns are the input itself (1x1 kernel, stride 1, no padding). */
-  direct: boolean;
 }
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
@@ -34,18 +32,12 @@ export function planConv(xShape: readonly number[], wShape: readonly number[], p
   const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
   const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
   const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
-  let direct = true;
-  for (let i = 0; i < nsp; i++) {
-    if (ks[i] !== 1 || p.stride[i] !== 1 || p.padding[i]![0] !== 0 || p.padding[i]![1] !== 0) direct = false;
-  }
-  return {
-    n: xShape[0]!, groups: p.groups, cinG, coutG, rows: cinG * prod(ks), positions: prod(ys),
-    imageSize: prod(xShape.slice(1)), direct,
-  };
+  void nsp;
+  return { n: xShape[0]!, groups: p.groups, cinG, coutG, rows: cinG * prod(ks), positions: prod(ys), imageSize: prod(xShape.slice(1)) };
 }
 
 /**
- * The unfold kernel for `nb` images: cols[b, g, ci, k..., y...] = x[b, g·Cin/G + ci,
+ * The unfold kernel for `nb` images: cols[g, ci, k..., b, y...] = x[b, g·Cin/G + ci,
  * y·stride + k·dilation - padLow], zero outside the input.
  */
 export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
@@ -69,9 +61,24 @@ export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], w
   const load: VExpr = { k: "load", buf: 1, idx, valid: conds, dt };
   const value: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
   const size = prod(shape);
+  // Loops run in the input's order (reads stay near each other); stores go to [g, ci, k, b, y].
+  const storeOrder = [og, oc, ...ok, ob, ...oy], storeShape = [G, cinG, ...ks, nb, ...ys];
   return {
     bufs: [{ dtype: dt, size }, { dtype: dt, size: nb * prod(xShape.slice(1)) }],
-    shape, reduce: null, value, store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
+    shape, reduce: null, value, store: { idx: flatIndex(storeOrder, storeShape), mode: "set" }, scalars: [],
+  };
+}
+
+/** out[b, g, c, p] = prod[g, c, b, p]: the per-group products back in the [N, Cout, P] layout. */
+export function unpermuteKernel(dt: DType, nb: number, G: number, coutG: number, P: number): Kernel {
+  const shape = [nb, G, coutG, P];
+  const o = shape.map((s, i) => lvar(`o${i}`, s));
+  const size = prod(shape);
+  return {
+    bufs: [{ dtype: dt, size }, { dtype: dt, size }],
+    shape, reduce: null,
+    value: { k: "load", buf: 1, idx: flatIndex([o[1]!, o[2]!, o[0]!, o[3]!], [G, coutG, nb, P]), valid: [], dt },
+    store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
   };
 }
 

@@ -162,8 +162,16 @@ export class Fn {
   }
 }
 
-/** A module: one imported memory, imported functions, and the functions defined here (all exported). */
+/** The largest wasm32 memory in pages (4 GiB); a shared memory must declare its maximum. */
+export const MAX_PAGES = 65536;
+
+/**
+ * A module: one imported memory, imported functions, and the functions defined here (all exported).
+ * With `sharedMemory` the memory import is shared (maximum MAX_PAGES), as worker threads need.
+ */
 export class ModuleBuilder {
+  constructor(private readonly sharedMemory = false) {}
+
   private readonly types: string[] = [];
   private readonly typeSigs: [readonly ValType[], readonly ValType[]][] = [];
   private readonly imports: { mod: string; name: string; type: number }[] = [];
@@ -204,7 +212,9 @@ export class ModuleBuilder {
     }
     section(1, types);
     const imps = new Bytes().u32(this.imports.length + 1);
-    imps.name("env").name("memory").byte(0x02).byte(0x00).u32(0);
+    imps.name("env").name("memory").byte(0x02);
+    if (this.sharedMemory) imps.byte(0x03).u32(0).u32(MAX_PAGES);
+    else imps.byte(0x00).u32(0);
     for (const f of this.imports) imps.name(f.mod).name(f.name).byte(0x00).u32(f.type);
     section(2, imps);
     const fs = new Bytes().u32(this.funcs.length);

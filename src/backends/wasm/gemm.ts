@@ -25,7 +25,7 @@ export interface GemmExports {
   gemm(a: number, bp: number, c: number, m: number, k: number, np: number, lda: number, ldc: number, ap: number): void;
 }
 
-export function emitGemm(dt: "float32" | "float64"): Uint8Array {
+export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8Array {
   const f32 = dt === "float32";
   const E = f32 ? 4 : 8; // bytes per element
   const W = f32 ? 8 : 4; // panel width in elements (two v128)
@@ -36,7 +36,7 @@ export function emitGemm(dt: "float32" | "float64"): Uint8Array {
   const vmul = f32 ? OpFD.f32x4Mul : OpFD.f64x2Mul;
   const sload = f32 ? Op.f32Load : Op.f64Load;
   const sstore = f32 ? Op.f32Store : Op.f64Store;
-  const mb = new ModuleBuilder();
+  const mb = new ModuleBuilder(sharedMemory);
 
   // ---- pack --------------------------------------------------------------------------------
   {

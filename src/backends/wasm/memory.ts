@@ -4,11 +4,11 @@
  * has room. Blocks are 64-byte aligned (a cache line, and v128 loads stay aligned).
  */
 
+import { MAX_PAGES } from "./encoder.ts";
 import { Wasm, type WasmMemoryObject } from "./wasm-api.ts";
 
 const ALIGN = 64;
 const PAGE = 65536;
-const MAX_PAGES = 65536; // 4 GiB, wasm32's limit
 
 export class WasmMemory {
   readonly memory: WasmMemoryObject;
@@ -16,10 +16,11 @@ export class WasmMemory {
   private free: [number, number][] = [];
   private top = ALIGN; // offset 0 is never handed out
   private f32v!: Float32Array;
-  private cachedBuffer: ArrayBuffer | null = null;
+  private cachedBuffer: ArrayBufferLike | null = null;
 
-  constructor(initialBytes = 1 << 20) {
-    this.memory = new Wasm.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: MAX_PAGES });
+  /** `shared`: a memory worker threads can share (its buffer is a SharedArrayBuffer). */
+  constructor(readonly shared = false, initialBytes = 1 << 20) {
+    this.memory = new Wasm.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: MAX_PAGES, shared });
   }
 
   /** Bytes of the memory now. */
@@ -29,6 +30,13 @@ export class WasmMemory {
 
   /** Returns the offset of a zeroed block of at least `bytes` bytes. */
   alloc(bytes: number): number {
+    const off = this.allocScratch(bytes);
+    new Uint8Array(this.memory.buffer, off, Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN)).fill(0);
+    return off;
+  }
+
+  /** Returns the offset of a block of at least `bytes` bytes, holding whatever was there. */
+  allocScratch(bytes: number): number {
     const need = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN);
     let off = -1;
     for (let i = 0; i < this.free.length; i++) {
@@ -50,7 +58,6 @@ export class WasmMemory {
       this.ensure(off + need);
       this.top = off + need;
     }
-    new Uint8Array(this.memory.buffer, off, need).fill(0);
     return off;
   }
 
@@ -90,7 +97,7 @@ export class WasmMemory {
   }
 
   /** The memory's current ArrayBuffer (replaced whenever the memory grows). */
-  get buffer(): ArrayBuffer {
+  get buffer(): ArrayBufferLike {
     const b = this.memory.buffer;
     if (b !== this.cachedBuffer) {
       this.cachedBuffer = b;

@@ -3,7 +3,7 @@
  * libraries (ES2023, no DOM) do not declare the `WebAssembly` global.
  */
 export interface WasmMemoryObject {
-  readonly buffer: ArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   grow(pages: number): number;
 }
 export interface WasmInstance {
