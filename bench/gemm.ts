@@ -15,11 +15,11 @@ function bench(be: WasmBackend, dt: "float32" | "float64", n: number): number {
   const fill = new Float64Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
   be.write(a, fill);
   be.write(b, fill);
-  be.routines.dot!(c, a, b, 1, n, n, n); // warm-up (compiles the GEMM)
+  be.routines.dot!(c, a, b, 1, n, n, n, false, false); // warm-up (compiles the GEMM)
   let reps = 0, t = 0;
   const t0 = performance.now();
   while (t < 1000 || reps < 2) {
-    be.routines.dot!(c, a, b, 1, n, n, n);
+    be.routines.dot!(c, a, b, 1, n, n, n, false, false);
     reps++;
     t = performance.now() - t0;
   }

@@ -177,19 +177,23 @@ describe("wasm backend: kernels match the js backend bit for bit", () => {
 
 describe("wasm backend: dot routine", () => {
   const blas = loadBlas();
-  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [2, 7, 13, 19], [1, 65, 300, 33], [3, 4, 8, 8], [1, 130, 257, 17]];
-  const paths = [["wasm GEMM", "off"], ...(blas ? [[`BLAS (${blas.library})`, "on"]] : [])] as const;
-  for (const [label, mode] of paths) {
+  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [2, 7, 13, 19], [1, 65, 300, 33], [3, 4, 8, 8], [1, 130, 257, 17], [2, 98, 300, 24]];
+  const paths: [string, "off" | "on", number][] = [["wasm GEMM", "off", 1], ["wasm GEMM on 3 threads", "off", 3], ...(blas ? [[`BLAS (${blas.library})`, "on", 1] as [string, "on", number]] : [])];
+  for (const [label, mode, threads] of paths) {
     for (const dt of ["float32", "float64", "int32"] as const) {
       it(`${label} ${dt} matches a float64 reference`, () => {
-        const w = new WasmBackend({ blas: mode as "off" | "on" });
+        const w = new WasmBackend({ blas: mode as "off" | "on", threads });
         let seed = 1;
         const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2;
-        for (const [batch, m, k, n] of cases) {
+        // Every case with each operand stored as is and transposed.
+        const runs = cases.flatMap((c) => [[false, false], [true, false], [false, true], [true, true]].map(([ta, tb]) => [c, ta, tb] as const));
+        for (const [[batch, m, k, n], ta, tb] of runs) {
           const av = Array.from({ length: batch * m * k }, () => (dt === "int32" ? Math.round(rnd() * 3) : rnd()));
           const bv = Array.from({ length: batch * k * n }, () => (dt === "int32" ? Math.round(rnd() * 3) : rnd()));
-          const a = put(w, dt, av), b = put(w, dt, bv), out = w.alloc(dt, batch * m * n);
-          w.routines.dot!(out, a, b, batch, m, k, n);
+          /** [batch, r, c] values stored as [batch, c, r]. */
+          const T = (v: number[], r: number, c: number) => v.map((_, f) => { const q = Math.floor(f / (r * c)), j = Math.floor(f / r) % c, i = f % r; return v[q * r * c + i * c + j]!; });
+          const a = put(w, dt, ta ? T(av, m, k) : av), b = put(w, dt, tb ? T(bv, k, n) : bv), out = w.alloc(dt, batch * m * n);
+          w.routines.dot!(out, a, b, batch, m, k, n, ta, tb);
           const got = w.readSync(out) as Float32Array;
           for (let q = 0; q < batch; q++) {
             for (let i = 0; i < m; i++) {
@@ -198,14 +202,14 @@ describe("wasm backend: dot routine", () => {
                 for (let r = 0; r < k; r++) s += av[q * m * k + i * k + r]! * bv[q * k * n + r * n + j]!;
                 const g = got[q * m * n + i * n + j]!;
                 const tol = dt === "float32" ? 1e-5 * (1 + Math.abs(s)) * Math.sqrt(k) : dt === "float64" ? 1e-12 * (1 + Math.abs(s)) : 0;
-                if (Math.abs(g - s) > tol) throw new Error(`${label} ${dt} [${batch},${m},${k},${n}] at (${q},${i},${j}): got ${g}, want ${s}`);
+                if (Math.abs(g - s) > tol) throw new Error(`${label} ${dt} [${batch},${m},${k},${n}] ta=${ta} tb=${tb} at (${q},${i},${j}): got ${g}, want ${s}`);
               }
             }
           }
         }
-        if (dt === "int32") expect(w.stats.genericDotCalls).toBe(cases.length);
-        else if (mode === "on") expect(w.stats.blasCalls).toBe(cases.length);
-        else expect(w.stats.gemmCalls).toBe(cases.length);
+        if (dt === "int32") expect(w.stats.genericDotCalls).toBe(runs.length);
+        else if (mode === "on") expect(w.stats.blasCalls).toBe(runs.length);
+        else expect(w.stats.gemmCalls).toBe(runs.length);
       });
     }
   }
@@ -214,7 +218,7 @@ describe("wasm backend: dot routine", () => {
     const a = put(w, "float32", new Float32Array(9 * 11).fill(1)), b = put(w, "float32", new Float32Array(11 * 5).fill(2));
     const out = w.alloc("float32", 45);
     const before = w.mem.stats();
-    w.routines.dot!(out, a, b, 1, 9, 11, 5);
+    w.routines.dot!(out, a, b, 1, 9, 11, 5, false, true);
     expect(w.mem.stats()).toEqual(before);
     expect(Array.from(w.readSync(out) as Float32Array).every((v) => v === 22)).toBe(true);
   });
@@ -301,5 +305,31 @@ describe("wasm backend: worker threads", () => {
     expect(same(a, b)).toBe(true);
     expect(many.stats.parallelRuns).toBeGreaterThan(0);
     expect(one.stats.parallelRuns).toBe(0);
+  });
+});
+
+describe("wasm backend: engine and routines", () => {
+  it("a dot reads transposed operands in place (no copy kernels), forward and backward", async () => {
+    const st = await import("../src/index.ts");
+    st.registerBackend("wasm-sched", () => new WasmBackend({ name: "wasm-sched" }));
+    const x = st.randn([6, 5], { device: "wasm-sched" }), w = st.randn([4, 5], { device: "wasm-sched" }).requiresGrad_();
+    st.realize(x, w);
+    const y = x.matmul(w.t());
+    const items = st.engine.schedule(y);
+    expect(items.map((i) => i.kind)).toEqual(["routine"]);
+    expect(items[0]!.kind === "routine" && items[0]!.trans).toEqual([false, true]);
+    // The weight's gradient, dY^T @ X, reads dY transposed in place as well.
+    const g = st.randn([6, 4], { device: "wasm-sched" });
+    st.realize(g);
+    y.backward(g);
+    const host = (t: typeof g) => Array.from(t.dataSync() as Float32Array);
+    const want = st.tensor(host(g), { device: "js" }).reshape([6, 4]).t().matmul(st.tensor(host(x), { device: "js" }).reshape([6, 5]));
+    const got = host(w.grad!), ref = host(want);
+    got.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+    // A sequence through a linear map folds into one product: [2, 3, 5] @ [5, 4].
+    const seq = st.randn([2, 3, 5], { device: "wasm-sched" });
+    st.realize(seq);
+    const kinds = st.engine.schedule(seq.matmul(w.t())).map((i) => i.kind);
+    expect(kinds).toEqual(["routine", "kernel"]); // the product, then its reshape to [2, 3, 4]
   });
 });

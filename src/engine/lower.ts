@@ -4,6 +4,7 @@
  * indices; contractions (dot, conv) become reduction kernels unless the backend has a routine.
  */
 import { getBackend } from "./device.ts";
+import { dotOperand, routineSource } from "./schedule.ts";
 import type { LazyNode } from "./lazy.ts";
 import {
   type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
@@ -15,7 +16,13 @@ import { numel } from "../ir/shape.ts";
 
 export type ScheduleItem =
   | { readonly kind: "kernel"; readonly kernel: Kernel; readonly out: LazyNode; readonly ins: readonly LazyNode[]; readonly last: boolean }
-  | { readonly kind: "routine"; readonly name: "dot" | "conv"; readonly out: LazyNode; readonly ins: readonly LazyNode[] };
+  | {
+    readonly kind: "routine"; readonly name: "dot" | "conv"; readonly out: LazyNode; readonly ins: readonly LazyNode[];
+    /** dot: each operand is stored transposed (its last two dims swapped). */
+    readonly trans: readonly [boolean, boolean];
+    /** The operands' shapes as the contraction sees them (`ins` may hold them reshaped). */
+    readonly shapes: readonly [readonly number[], readonly number[]];
+  };
 
 const P = <Q extends Prim>(n: LazyNode, _op: Q): PrimParams[Q] => n.params as PrimParams[Q];
 
@@ -200,7 +207,12 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
   const op = n.op;
   const o = outVars(n.shape);
   if (op === "dot" || op === "conv") {
-    if (getBackend(n.device).routines[op]) return [{ kind: "routine", name: op, out: n, ins: [...n.srcs] }];
+    if (getBackend(n.device).routines[op]) {
+      const shapes = [n.srcs[0]!.shape, n.srcs[1]!.shape] as const;
+      if (op === "conv") return [{ kind: "routine", name: op, out: n, ins: n.srcs.map(routineSource), trans: [false, false], shapes }];
+      const [a, b] = n.srcs.map(dotOperand) as [ReturnType<typeof dotOperand>, ReturnType<typeof dotOperand>];
+      return [{ kind: "routine", name: op, out: n, ins: [a.node, b.node], trans: [a.trans, b.trans], shapes }];
+    }
   }
   if (numel(n.shape) === 0) return [{ kind: "kernel", kernel: new KernelBuilder(n, mat, null).kernel(n.shape, { k: "const", v: 0, dt: n.dtype }), out: n, ins: [], last: true }];
   const b = new KernelBuilder(n, mat, fusedReduce);

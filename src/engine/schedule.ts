@@ -15,6 +15,28 @@ import { numel, shapesEqual } from "../ir/shape.ts";
 import { buildKernels, type ScheduleItem } from "./lower.ts";
 
 /** Unrealized nodes reachable from the targets, sources before their consumers. */
+/** The node whose buffer a routine can read for operand `s`: reshapes keep the row-major layout. */
+export function routineSource(s: LazyNode): LazyNode {
+  while (!s.realized && s.op === "reshape") s = s.srcs[0]!;
+  return s;
+}
+
+/**
+ * What a dot routine reads for operand `s`: a node `s` is the last-two-dims transpose of (an
+ * unrealized permute), flagged `trans`, so that the routine reads it transposed rather than the
+ * engine copying it; else `s`; reshapes in between are seen through (`routineSource`).
+ */
+export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
+  // Above the permute only reshapes that change nothing: the transpose must be of s's own shape.
+  let p = s;
+  while (!p.realized && p.op === "reshape" && shapesEqual(p.shape, p.srcs[0]!.shape)) p = p.srcs[0]!;
+  if (p.realized || p.op !== "permute") return { node: routineSource(s), trans: false };
+  const perm = (p.params as { perm: number[] }).perm, nd = perm.length;
+  for (let i = 0; i < nd - 2; i++) if (perm[i] !== i) return { node: routineSource(s), trans: false };
+  if (nd < 2 || perm[nd - 2] !== nd - 1 || perm[nd - 1] !== nd - 2) return { node: routineSource(s), trans: false };
+  return { node: routineSource(p.srcs[0]!), trans: true };
+}
+
 export function unrealizedGraph(targets: readonly LazyNode[]): LazyNode[] {
   const seen = new Set<LazyNode>(), order: LazyNode[] = [];
   for (const t of targets) {
@@ -130,7 +152,8 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
     if (isContraction(op) || op === "scatterAdd" || op === "contiguous") {
       mat.add(n);
       if (isContraction(op) && getBackend(n.device).routines[op]) {
-        for (const s of n.srcs) {
+        // A transposed dot operand is passed as its source, flagged (see `dotOperand`).
+        for (const s of n.srcs.map((x) => (op === "dot" ? dotOperand(x).node : routineSource(x)))) {
           if (s.realized) continue;
           mat.add(s); // a routine takes buffers: this one stays materialized
           costly.delete(s);

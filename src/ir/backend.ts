@@ -21,8 +21,11 @@ export type HostArray =
  * contiguous row-major buffers.
  */
 export interface Routines {
-  /** out[b] = a[b] (M x K) @ b[b] (K x N) for every batch b. */
-  dot(out: Buf, a: Buf, b: Buf, batch: number, m: number, k: number, n: number): void;
+  /**
+   * out[b] = a[b] (M x K) @ b[b] (K x N) for every batch b. With `transA` a[b] is stored as its
+   * transpose (K x M), with `transB` b[b] as N x K.
+   */
+  dot(out: Buf, a: Buf, b: Buf, batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean): void;
   conv(out: Buf, x: Buf, w: Buf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void;
 }
 

@@ -37,9 +37,19 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     // Name the operands' whole shapes, not just their batch parts.
     throw new ShapeError(`matmul: shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} cannot be multiplied (batch dimensions ${fmtShape(xb)} and ${fmtShape(yb)} cannot be broadcast together)`);
   }
-  x = expand(x, [...batch, m, k]);
-  y = expand(y, [...batch, k, n]);
-  let out = apply("dot", [x, y], {});
+  let out: Tensor;
+  const rows = xb.reduce((p, d) => p * d, 1);
+  if (rows > 1 && yb.every((d) => d === 1) && xb.length === batch.length) {
+    // [..., M, K] @ [K, N]: the batch folds into the rows of one product (as in a linear layer
+    // on a sequence), rather than broadcasting the matrix to every batch element; the gradient
+    // of the matrix is then one product as well, not a sum over the batch.
+    const flat = apply("dot", [reshape(x, [rows * m, k]), reshape(y, [k, n])], {});
+    out = reshape(flat, [...batch, m, n]);
+  } else {
+    x = expand(x, [...batch, m, k]);
+    y = expand(y, [...batch, k, n]);
+    out = apply("dot", [x, y], {});
+  }
   if (aVec) out = squeeze(out, -2);
   if (bVec) out = squeeze(out, -1);
   return out;

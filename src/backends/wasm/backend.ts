@@ -21,11 +21,12 @@ import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
-import { directConvKernel, im2colKernel, planConv, unpermuteKernel } from "./conv.ts";
+import { directConvKernel, im2colKernel, planConv } from "./conv.ts";
+import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
 import { defaultThreads, share, ThreadPool } from "./threads.ts";
-import { instantiate, Wasm } from "./wasm-api.ts";
+import { Wasm } from "./wasm-api.ts";
 
 
 class WasmBuf implements Buf {
@@ -60,6 +61,8 @@ export interface WasmBackendOptions {
   parallelMinWork?: number;
 }
 
+/** Multiply-adds below which the wasm GEMM runs on one thread. */
+const GEMM_PARALLEL_MIN = 1 << 18;
 /** Math-only imports, which worker threads provide. */
 const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
 
@@ -103,7 +106,7 @@ export class WasmBackend implements Backend {
   readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
-  private readonly gemms = new Map<string, GemmExports>();
+  private readonly gemms = new Map<string, GemmExports & { par: number }>();
   private readonly dotKernels = new Map<string, Compiled>();
   private readonly convKernels = new Map<string, Compiled>();
 
@@ -118,7 +121,7 @@ export class WasmBackend implements Backend {
     this.blas = mode === "off" ? null : loadBlas();
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
     this.routines = {
-      dot: (out, a, b, batch, m, k, n) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n),
+      dot: (out, a, b, batch, m, k, n, ta, tb) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n, ta, tb),
       conv: (out, x, w, xShape, wShape, p) => this.conv(out as WasmBuf, x as WasmBuf, w as WasmBuf, xShape, wShape, p),
     };
   }
@@ -220,39 +223,60 @@ export class WasmBackend implements Backend {
 
   // ---- routines ----------------------------------------------------------------------------------
 
-  private gemm(dt: "float32" | "float64"): GemmExports {
+  private gemm(dt: "float32" | "float64"): GemmExports & { par: number } {
     let g = this.gemms.get(dt);
     if (!g) {
-      const inst = instantiate(emitGemm(dt, this.mem.shared), { memory: this.mem.memory });
-      g = inst.exports as unknown as GemmExports;
+      const module = new Wasm.Module(emitGemm(dt, this.mem.shared));
+      const inst = new Wasm.Instance(module, { env: { memory: this.mem.memory } });
+      g = { ...(inst.exports as unknown as GemmExports), par: this.pool ? this.pool.register(module, "gemm") : -1 };
       this.gemms.set(dt, g);
     }
     return g;
   }
 
-  /** out[b] = a[b] @ b[b]: BLAS, the wasm GEMM, or (other dtypes) the lowered dot kernel. */
-  dot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number): void {
+  /**
+   * out[b] = a[b] @ b[b] (a stored transposed when `ta`, b when `tb`): BLAS, the wasm GEMM, or
+   * (other dtypes) the lowered dot kernel.
+   */
+  dot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number, ta = false, tb = false): void {
     if (out.size === 0) return;
     const dt = out.dtype;
-    if (k === 0 || (dt !== "float32" && dt !== "float64")) return this.genericDot(out, a, b, batch, m, k, n);
+    if (k === 0 || (dt !== "float32" && dt !== "float64")) return this.genericDot(out, a, b, batch, m, k, n, ta, tb);
     const E = DTYPES[dt].bytes;
     if (this.blas) {
       this.stats.blasCalls++;
-      for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n);
+      for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n, ta, tb);
       return;
     }
     this.stats.gemmCalls++;
-    this.wasmGemm(dt, out.off, a.off, b.off, batch, m, k, n);
+    // The wasm GEMM packs B by rows and reads A by rows: transposed operands are copied first.
+    const at = ta ? this.transposed(dt, a.off, batch, m, k) : 0, bt = tb ? this.transposed(dt, b.off, batch, k, n) : 0;
+    try {
+      this.wasmGemm(dt, out.off, ta ? at : a.off, tb ? bt : b.off, batch, m, k, n);
+    } finally {
+      if (ta) this.mem.release(at, batch * m * k * E);
+      if (tb) this.mem.release(bt, batch * k * n * E);
+    }
   }
 
-  /** One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem`. */
-  private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number): void {
+  /** A scratch block holding src [batch, cols, rows] transposed to [batch, rows, cols]. */
+  private transposed(dt: DType, src: number, batch: number, rows: number, cols: number): number {
+    const dst = this.mem.allocScratch(batch * rows * cols * DTYPES[dt].bytes);
+    const k = transposeKernel(dt, batch, rows, cols);
+    this.runAt(this.cachedKernel(this.convKernels, k), k, [dst, src]);
+    return dst;
+  }
+
+  /** One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem` (A, B stored transposed when ta, tb). */
+  private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number, ta = false, tb = false): void {
     if (this.blas) {
       const buf = this.mem.buffer;
-      if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n));
-      else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n));
-    } else {
+      if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
+      else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);
+    } else if (!ta && !tb) {
       this.wasmGemm(dt, c, a, b, 1, m, k, n);
+    } else {
+      throw new Error("internal: the wasm GEMM takes transposed operands through dot()");
     }
   }
 
@@ -309,19 +333,36 @@ export class WasmBackend implements Backend {
     else c.fn(k.scalars, ...offs.map((off, i) => new STORAGE[k.bufs[i]!.dtype](this.mem.buffer, off, k.bufs[i]!.size)));
   }
 
-  /** The wasm GEMM on byte offsets into `mem` (also used by the benchmark). */
+  /**
+   * The wasm GEMM on byte offsets into `mem` (also used by the benchmark). B is packed once per
+   * product; with worker threads, each thread then computes a band of C's rows (whole 4-row
+   * tiles) with its own scratch for A's blocks.
+   */
   wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number): void {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
-    const bp = this.mem.allocScratch(k * np * E), ap = this.mem.allocScratch(MC * KC * E);
+    const pool = this.pool && g.par >= 0 && m >= 8 && m * k * n >= GEMM_PARALLEL_MIN ? this.pool : null;
+    const T = pool ? Math.min(pool.threads, Math.floor(m / 4)) : 1;
+    const bp = this.mem.allocScratch(k * np * E), ap = this.mem.allocScratch(T * MC * KC * E);
     const padded = np !== n;
     const cp = padded ? this.mem.allocScratch(m * np * E) : 0;
     try {
       for (let i = 0; i < batch; i++) {
-        const ci = c + i * m * n * E;
+        const ci = c + i * m * n * E, ai = a + i * m * k * E;
+        const cc = padded ? cp : ci, ldc = padded ? np : n;
         g.pack(b + i * k * n * E, bp, k, n, np);
-        g.gemm(a + i * m * k * E, bp, padded ? cp : ci, m, k, np, k, padded ? np : n, ap);
+        if (T > 1) {
+          const parts: number[][] = [];
+          for (let t = 0; t < T; t++) {
+            const [t0, t1] = share(Math.floor(m / 4), T, t);
+            const lo = t0 * 4, hi = t === T - 1 ? m : t1 * 4;
+            parts.push([ai + lo * k * E, bp, cc + lo * ldc * E, hi - lo, k, np, k, ldc, ap + t * MC * KC * E]);
+          }
+          pool!.run(g.par, parts, () => g.gemm(...(parts[0] as Parameters<GemmExports["gemm"]>)), g.gemm as (...x: number[]) => void);
+        } else {
+          g.gemm(ai, bp, cc, m, k, np, k, ldc, ap);
+        }
         if (padded) {
           const u8 = new Uint8Array(this.mem.buffer);
           for (let r = 0; r < m; r++) u8.copyWithin(ci + r * n * E, cp + r * np * E, cp + r * np * E + n * E);
@@ -329,21 +370,23 @@ export class WasmBackend implements Backend {
       }
     } finally {
       this.mem.release(bp, k * np * E);
-      this.mem.release(ap, MC * KC * E);
+      this.mem.release(ap, T * MC * KC * E);
       if (padded) this.mem.release(cp, m * np * E);
     }
   }
 
   /** The engine's lowered dot (a reduction kernel), for dtypes the GEMM does not take. */
-  private genericDot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number): void {
+  private genericDot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number, ta: boolean, tb: boolean): void {
     this.stats.genericDotCalls++;
     const dt = out.dtype;
-    const key = `${dt}:${batch}:${m}:${k}:${n}`;
+    const key = `${dt}:${batch}:${m}:${k}:${n}:${ta}:${tb}`;
     let p = this.dotKernels.get(key);
     if (!p) {
       const o0 = lvar("o0", batch), o1 = lvar("o1", m), o2 = lvar("o2", n), r0 = lvar("r0", k);
-      const la = { k: "load", buf: 1, idx: flatIndex([o0, o1, r0], [batch, m, k]), valid: [], dt } as const;
-      const lb = { k: "load", buf: 2, idx: flatIndex([o0, r0, o2], [batch, k, n]), valid: [], dt } as const;
+      const ia = ta ? flatIndex([o0, r0, o1], [batch, k, m]) : flatIndex([o0, o1, r0], [batch, m, k]);
+      const ib = tb ? flatIndex([o0, o2, r0], [batch, n, k]) : flatIndex([o0, r0, o2], [batch, k, n]);
+      const la = { k: "load", buf: 1, idx: ia, valid: [], dt } as const;
+      const lb = { k: "load", buf: 2, idx: ib, valid: [], dt } as const;
       const kernel: Kernel = {
         bufs: [{ dtype: dt, size: batch * m * n }, { dtype: dt, size: batch * m * k }, { dtype: dt, size: batch * k * n }],
         shape: [batch, m, n],
@@ -357,4 +400,5 @@ export class WasmBackend implements Backend {
     }
     this.run(p, [out, a, b], []);
   }
+
 }

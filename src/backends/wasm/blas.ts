@@ -4,12 +4,15 @@
  * either is missing (and always in browsers), and the backend uses its own wasm GEMM.
  */
 
-/** cblas_?gemm on pointers into one ArrayBuffer (the wasm memory), row-major, no transposes. */
+/**
+ * cblas_?gemm on typed arrays (views of the wasm memory), row-major, dense: C (m x n) = A (m x k)
+ * @ B (k x n), where A is stored k x m when `ta`, and B n x k when `tb`.
+ */
 export interface Blas {
   /** The library that was loaded. */
   readonly library: string;
-  sgemm(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void;
-  dgemm(m: number, n: number, k: number, a: Float64Array, b: Float64Array, c: Float64Array): void;
+  sgemm(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, ta?: boolean, tb?: boolean): void;
+  dgemm(m: number, n: number, k: number, a: Float64Array, b: Float64Array, c: Float64Array, ta?: boolean, tb?: boolean): void;
 }
 
 /** Library names tried in order. */
@@ -18,7 +21,7 @@ export const BLAS_LIBRARIES = [
   "/opt/homebrew/opt/openblas/lib/libopenblas.dylib", "/usr/local/opt/openblas/lib/libopenblas.dylib",
 ];
 
-const ROW_MAJOR = 101, NO_TRANS = 111;
+const ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
 
 interface Koffi {
   load(path: string): { func(decl: string): (...args: unknown[]) => unknown };
@@ -51,8 +54,10 @@ export function loadBlas(): Blas | null {
       const d = lib.func("void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, void *a, int lda, void *b, int ldb, double beta, void *c, int ldc)");
       cached = {
         library,
-        sgemm: (m, n, k, a, b, c) => void s(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, 0, c, n),
-        dgemm: (m, n, k, a, b, c) => void d(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, 0, c, n),
+        sgemm: (m, n, k, a, b, c, ta = false, tb = false) =>
+          void s(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n),
+        dgemm: (m, n, k, a, b, c, ta = false, tb = false) =>
+          void d(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n),
       };
       return cached;
     } catch {

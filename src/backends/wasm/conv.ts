@@ -69,19 +69,6 @@ export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], w
   };
 }
 
-/** out[b, g, c, p] = prod[g, c, b, p]: the per-group products back in the [N, Cout, P] layout. */
-export function unpermuteKernel(dt: DType, nb: number, G: number, coutG: number, P: number): Kernel {
-  const shape = [nb, G, coutG, P];
-  const o = shape.map((s, i) => lvar(`o${i}`, s));
-  const size = prod(shape);
-  return {
-    bufs: [{ dtype: dt, size }, { dtype: dt, size }],
-    shape, reduce: null,
-    value: { k: "load", buf: 1, idx: flatIndex([o[1]!, o[2]!, o[0]!, o[3]!], [G, coutG, nb, P]), valid: [], dt },
-    store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
-  };
-}
-
 /**
  * The conv as one reduction kernel (output loops, reduction over input channels and taps), for
  * dtypes the GEMM does not take.
