@@ -57,7 +57,7 @@ export interface WasmBackendOptions {
    * threads (browsers, for now).
    */
   threads?: number;
-  /** Output elements times reduction steps below which a kernel runs on one thread (2^15). */
+  /** Output elements times reduction steps below which a kernel runs on one thread (2^16). */
   parallelMinWork?: number;
 }
 
@@ -114,7 +114,7 @@ export class WasmBackend implements Backend {
     this.name = opts.name ?? "wasm";
     this.strict = opts.strict ?? false;
     const threads = opts.threads ?? defaultThreads();
-    this.parallelMinWork = opts.parallelMinWork ?? 1 << 15;
+    this.parallelMinWork = opts.parallelMinWork ?? 1 << 16;
     this.mem = new WasmMemory(threads > 1 && typeof SharedArrayBuffer !== "undefined");
     this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads) : null;
     const mode = opts.blas ?? "auto";
@@ -363,10 +363,7 @@ export class WasmBackend implements Backend {
         } else {
           g.gemm(ai, bp, cc, m, k, np, k, ldc, ap);
         }
-        if (padded) {
-          const u8 = new Uint8Array(this.mem.buffer);
-          for (let r = 0; r < m; r++) u8.copyWithin(ci + r * n * E, cp + r * np * E, cp + r * np * E + n * E);
-        }
+        if (padded) for (let r = 0; r < m; r++) this.mem.copy(ci + r * n * E, cp + r * np * E, n * E);
       }
     } finally {
       this.mem.release(bp, k * np * E);

@@ -123,6 +123,16 @@ export class Fn {
     this.code.byte(0xfc).u32(o);
     return this;
   }
+  /** memory.fill (dst, value, length on the stack) on memory 0. */
+  memFill(): this {
+    this.code.byte(0xfc).u32(OpFC.memoryFill).byte(0);
+    return this;
+  }
+  /** memory.copy (dst, src, length on the stack) within memory 0. */
+  memCopy(): this {
+    this.code.byte(0xfc).u32(OpFC.memoryCopy).byte(0).byte(0);
+    return this;
+  }
   fd(o: number): this {
     this.code.byte(0xfd).u32(o);
     return this;

@@ -4,8 +4,20 @@
  * has room. Blocks are 64-byte aligned (a cache line, and v128 loads stay aligned).
  */
 
-import { MAX_PAGES } from "./encoder.ts";
+import { Fn, MAX_PAGES, ModuleBuilder, T } from "./encoder.ts";
 import { Wasm, type WasmMemoryObject } from "./wasm-api.ts";
+
+/**
+ * memory.fill and memory.copy as functions: native memset/memmove, where typed-array fill and
+ * copyWithin take a slow path on a shared memory's buffer.
+ */
+function bulkMemory(memory: WasmMemoryObject, shared: boolean): { fill(dst: number, len: number): void; copy(dst: number, src: number, len: number): void } {
+  const mb = new ModuleBuilder(shared);
+  mb.addFunc("fill", new Fn([T.i32, T.i32]).get(0).i32(0).get(1).memFill());
+  mb.addFunc("copy", new Fn([T.i32, T.i32, T.i32]).get(0).get(1).get(2).memCopy());
+  const inst = new Wasm.Instance(new Wasm.Module(mb.encode()), { env: { memory } });
+  return inst.exports as unknown as ReturnType<typeof bulkMemory>;
+}
 
 const ALIGN = 64;
 const PAGE = 65536;
@@ -21,6 +33,14 @@ export class WasmMemory {
   /** `shared`: a memory worker threads can share (its buffer is a SharedArrayBuffer). */
   constructor(readonly shared = false, initialBytes = 1 << 20) {
     this.memory = new Wasm.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: MAX_PAGES, shared });
+    this.bulk = bulkMemory(this.memory, shared);
+  }
+
+  private readonly bulk: ReturnType<typeof bulkMemory>;
+
+  /** Copies `len` bytes from `src` to `dst` (the ranges may overlap). */
+  copy(dst: number, src: number, len: number): void {
+    this.bulk.copy(dst, src, len);
   }
 
   /** Bytes of the memory now. */
@@ -31,7 +51,7 @@ export class WasmMemory {
   /** Returns the offset of a zeroed block of at least `bytes` bytes. */
   alloc(bytes: number): number {
     const off = this.allocScratch(bytes);
-    new Uint8Array(this.memory.buffer, off, Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN)).fill(0);
+    this.bulk.fill(off, Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN));
     return off;
   }
 

@@ -19,6 +19,8 @@ import type { WasmMemoryObject } from "./wasm-api.ts";
 const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, ERROR = 4, READY = 5;
 const ARGS = 4; // float64 index: bytes 32..
 const MAX_ARGS = 60;
+/** Polls of a control word before a thread sleeps on it (some tens of microseconds). */
+const SPIN = 20000;
 const BLOCK_BYTES = (ARGS + MAX_ARGS) * 8;
 
 /** The worker's program, plain JavaScript so that it runs without the TypeScript loader. */
@@ -31,6 +33,9 @@ const fns = [];
 let seq = 0;
 Atomics.store(I, ${READY}, 1);
 for (;;) {
+  // Spin a little before sleeping: kernels come in bursts, and waking a sleeping thread costs
+  // more than most kernels take.
+  for (let i = 0; i < ${SPIN} && Atomics.load(I, ${SEQ}) === seq; i++);
   Atomics.wait(I, ${SEQ}, seq);
   seq = Atomics.load(I, ${SEQ});
   if (seq < 0) break;
@@ -150,7 +155,9 @@ export class ThreadPool {
       for (const s of started) {
         // Wait on the value just loaded: reading it again could see the worker's store, and a
         // wait on that value would sleep through the only wake-up.
-        for (let d = Atomics.load(s.i32, DONE); d !== s.seq; d = Atomics.load(s.i32, DONE)) Atomics.wait(s.i32, DONE, d);
+        let d = Atomics.load(s.i32, DONE);
+        for (let i = 0; i < SPIN && d !== s.seq; i++) d = Atomics.load(s.i32, DONE);
+        for (; d !== s.seq; d = Atomics.load(s.i32, DONE)) Atomics.wait(s.i32, DONE, d);
         if (s.i32[ERROR]) { failed = true; s.i32[ERROR] = 0; }
       }
     }
