@@ -333,3 +333,22 @@ describe("wasm backend: engine and routines", () => {
     expect(kinds).toEqual(["routine", "kernel"]); // the product, then its reshape to [2, 3, 4]
   });
 });
+
+describe("wasm backend: exp and log of float32 kernels", () => {
+  it("round to the same float32 as Math.exp and Math.log, special values included", async () => {
+    const { ModuleBuilder } = await import("../src/backends/wasm/encoder.ts");
+    const { expFn, logFn } = await import("../src/backends/wasm/math.ts");
+    const { Wasm } = await import("../src/backends/wasm/wasm-api.ts");
+    const mb = new ModuleBuilder();
+    mb.addFunc("exp", expFn());
+    mb.addFunc("log", logFn());
+    const ex = new Wasm.Instance(new Wasm.Module(mb.encode()), { env: { memory: new Wasm.Memory({ initial: 1 }) } }).exports as Record<"exp" | "log", (x: number) => number>;
+    const f = Math.fround;
+    let seed = 7;
+    const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+    const xs = [0, -0, 1, -1, 88.7, 89, -103, -104, -746, 710, 709.7, Infinity, -Infinity, NaN, 1e-300, 5e-324, ...Array.from({ length: 50000 }, () => f((rnd() - 0.5) * 200))];
+    for (const x of xs) expect(Object.is(f(ex.exp(x)), f(Math.exp(x))), `exp(${x})`).toBe(true);
+    const ls = [0, -0, 1, 2, 0.5, Infinity, -1, NaN, 5e-324, 1e-310, 1e300, Math.SQRT2, ...Array.from({ length: 50000 }, () => f(Math.exp((rnd() - 0.5) * 160)))];
+    for (const x of ls) expect(Object.is(f(ex.log(x)), f(Math.log(x))), `log(${x})`).toBe(true);
+  });
+});

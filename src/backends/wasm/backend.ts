@@ -14,7 +14,7 @@ import type { Backend, Buf, HostArray, Routines } from "../../ir/backend.ts";
 import { DTYPES, type DType } from "../../ir/dtype.ts";
 import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
-import { kernelKey, type Kernel } from "../../ir/kernel.ts";
+import { kernelKey, type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import type { ConvParams } from "../../ir/ops.ts";
 import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
@@ -57,8 +57,19 @@ export interface WasmBackendOptions {
    * threads (browsers, for now).
    */
   threads?: number;
-  /** Output elements times reduction steps below which a kernel runs on one thread (2^16). */
+  /** Work (output elements times operations per element) below which a kernel runs on one thread (2^16). */
   parallelMinWork?: number;
+}
+
+/** Work per output element (elementCost) below which a kernel is memory-bound: one thread. */
+const MIN_PARALLEL_COST = 8;
+const EXPENSIVE_OPS = new Set(["exp", "log", "sin", "erf", "pow", "mod"]);
+
+/** Rough operations per output element: ALU ops (transcendentals 16), loads, times reduction steps. */
+function elementCost(k: Kernel): number {
+  const count = (roots: VExpr[]) => topoExprs(roots).reduce((a, e) => a + (e.k === "alu" ? (EXPENSIVE_OPS.has(e.op) ? 16 : e.op === "div" || e.op === "sqrt" ? 4 : 1) : e.k === "load" ? 1 : 0), 0);
+  const steps = k.reduce ? k.reduce.shape.reduce((a, b) => a * b, 1) : 0;
+  return Math.max(1, count([k.value]) + (k.reduce ? steps * Math.max(1, count([k.reduce.body])) : 0));
 }
 
 /** Multiply-adds below which the wasm GEMM runs on one thread. */
@@ -175,10 +186,12 @@ export class WasmBackend implements Backend {
       const inst = new Wasm.Instance(module, { env });
       this.stats.wasmKernels++;
       const sd = splitDim(k.shape);
-      const work = k.shape.reduce((a, b) => a * b, 1) * (k.reduce ? Math.max(1, k.reduce.shape.reduce((a, b) => a * b, 1)) : 1);
+      const perElement = elementCost(k), work = k.shape.reduce((a, b) => a * b, 1) * perElement;
       // Threads share a kernel's outputs: not for scatter-adds (two threads could add to one
-      // element), nor for kernels importing functions workers lack.
-      const par = this.pool && sd >= 0 && k.store.mode === "set" && imports.every((i) => WORKER_IMPORTS.has(i)) && work >= this.parallelMinWork
+      // element), nor for kernels importing functions workers lack, nor for kernels that mostly
+      // move memory (a second core adds no bandwidth; measured slower on two cores).
+      const par = this.pool && sd >= 0 && k.store.mode === "set" && imports.every((i) => WORKER_IMPORTS.has(i))
+        && work >= this.parallelMinWork && perElement >= MIN_PARALLEL_COST
         ? this.pool.register(module, "kernel") : -1;
       return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void, par, splitSize: sd >= 0 ? k.shape[sd]! : 1, work };
     } catch (e) {
@@ -270,6 +283,7 @@ export class WasmBackend implements Backend {
   /** One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem` (A, B stored transposed when ta, tb). */
   private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number, ta = false, tb = false): void {
     if (this.blas) {
+      this.pool?.quiet();
       const buf = this.mem.buffer;
       if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
       else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);

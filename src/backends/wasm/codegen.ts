@@ -15,6 +15,7 @@ import type { DType } from "../../ir/dtype.ts";
 import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
 import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { Fn, ModuleBuilder, Op, OpFC, T, type ValType } from "./encoder.ts";
+import { expFn, logFn } from "./math.ts";
 
 export class Unsupported extends Error {}
 
@@ -79,9 +80,12 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   // Which imports the kernel needs: declared first (imports precede functions in a module).
   const mb = new ModuleBuilder(sharedMemory);
   const need = new Set<ImportName>();
+  /** Functions the module defines itself (math.ts): exp and log of float32 values. */
+  const own = new Set<"exp" | "log">();
   for (const e of order) {
     if (e.k === "alu") {
-      if (e.op === "exp" || e.op === "log" || e.op === "sin" || e.op === "erf" || e.op === "pow") need.add(e.op);
+      if ((e.op === "exp" || e.op === "log") && e.dt === "float32") own.add(e.op);
+      else if (e.op === "exp" || e.op === "log" || e.op === "sin" || e.op === "erf" || e.op === "pow") need.add(e.op);
       if (e.op === "mod" && e.dt !== "int32" && e.dt !== "uint8") need.add("fmod");
     } else if (e.k === "random") need.add("uniform");
     else if (e.k === "check") need.add("oob");
@@ -90,6 +94,9 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   for (const name of Object.keys(IMPORTS) as ImportName[]) {
     if (need.has(name)) imp.set(name, mb.importFunc(name, IMPORTS[name][0], IMPORTS[name][1]));
   }
+  const ownFn = new Map<"exp" | "log", number>();
+  if (own.has("exp")) ownFn.set("exp", mb.addFunc("exp64", expFn()));
+  if (own.has("log")) ownFn.set("log", mb.addFunc("log64", logFn()));
 
   const nb = k.bufs.length, ns = k.scalars.length;
   const f = new Fn([...k.bufs.map(() => T.i32), ...new Array<ValType>(ns).fill(T.f64), T.i32, T.i32]);
@@ -271,6 +278,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
       case "exp": case "log": case "sin": case "erf":
         same(e);
         if (!isF(dt)) no(`${e.op} on ${dt}`);
+        if (dt === "float32" && (e.op === "exp" || e.op === "log")) return viaF64([a!], dt, () => f.call(ownFn.get(e.op as "exp" | "log")!));
         return viaF64([a!], dt, () => callImp(e.op as ImportName));
       case "sqrt":
         same(e);

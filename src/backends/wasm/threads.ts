@@ -16,7 +16,7 @@
 import type { WasmMemoryObject } from "./wasm-api.ts";
 
 /** Int32 slots of a control block, then float64 arguments from ARGS (in float64 units). */
-const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, ERROR = 4, READY = 5;
+const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, ERROR = 4, READY = 5, QUIET = 6;
 const ARGS = 4; // float64 index: bytes 32..
 const MAX_ARGS = 60;
 /** Polls of a control word before a thread sleeps on it (some tens of microseconds). */
@@ -35,7 +35,7 @@ Atomics.store(I, ${READY}, 1);
 for (;;) {
   // Spin a little before sleeping: kernels come in bursts, and waking a sleeping thread costs
   // more than most kernels take.
-  for (let i = 0; i < ${SPIN} && Atomics.load(I, ${SEQ}) === seq; i++);
+  for (let i = 0; i < ${SPIN} && Atomics.load(I, ${SEQ}) === seq && Atomics.load(I, ${QUIET}) === 0; i++);
   Atomics.wait(I, ${SEQ}, seq);
   seq = Atomics.load(I, ${SEQ});
   if (seq < 0) break;
@@ -85,6 +85,8 @@ interface WorkerSlot {
   sent: number;
   /** The worker has started (it set READY). */
   ready: boolean;
+  /** QUIET is set: the worker sleeps as soon as it is idle. */
+  quiet: boolean;
   seq: number;
 }
 
@@ -99,7 +101,7 @@ export class ThreadPool {
       // No execArgv: the worker is plain JavaScript and needs none of the parent's loaders.
       const worker = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { memory, control, port: port2 }, transferList: [port2], execArgv: [] });
       worker.unref(); // an idle pool never keeps the process alive
-      this.workers.push({ i32: new Int32Array(control), f64: new Float64Array(control), port: port1, worker, sent: 0, seq: 0, ready: false });
+      this.workers.push({ i32: new Int32Array(control), f64: new Float64Array(control), port: port1, worker, sent: 0, seq: 0, ready: false, quiet: false });
     }
   }
 
@@ -140,6 +142,7 @@ export class ThreadPool {
         s.port.postMessage(this.modules.slice(s.sent));
         s.sent = this.modules.length;
       }
+      if (s.quiet) { s.i32[QUIET] = 0; s.quiet = false; }
       s.i32[FN] = id;
       s.i32[NARGS] = a.length;
       for (let i = 0; i < a.length; i++) s.f64[ARGS + i] = a[i]!;
@@ -162,6 +165,14 @@ export class ThreadPool {
       }
     }
     if (failed) throw new Error("wasm: a kernel failed on a worker thread");
+  }
+
+  /**
+   * Tells spinning workers to sleep now: the caller is about to hand both cores to someone else
+   * (a BLAS call with its own threads), and a spinning worker would take one from it.
+   */
+  quiet(): void {
+    for (const s of this.workers) if (!s.quiet) { Atomics.store(s.i32, QUIET, 1); s.quiet = true; }
   }
 
   /** Stops the workers. */

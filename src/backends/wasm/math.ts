@@ -1,0 +1,72 @@
+/**
+ * exp and log as WebAssembly functions (f64 -> f64), so that float32 kernels need no call out to
+ * JavaScript per element (such calls cost more than the rest of a softmax). Their f64 results are
+ * within about 1e-14 (relative) of the exact value, so once rounded to float32 they give what
+ * Math.exp and Math.log give, but for values within that distance of a float32 rounding boundary
+ * (about one in ten million). float64 kernels keep Math's functions, for identical doubles.
+ */
+import { Fn, Op, OpFC, T } from "./encoder.ts";
+
+const LN2_HI = 0.6931471803691238; // ln 2 split so that k * LN2_HI is exact for |k| < 2^11
+const LN2_LO = 1.9082149292705877e-10;
+const INV_LN2 = 1.4426950408889634;
+
+/** 2^j for j an i32 on the stack in [-1022, 1023]: the exponent bits of a double. */
+function pow2(f: Fn): void {
+  f.op(Op.i64ExtendI32S).i64(1023n).op(Op.i64Add).i64(52n).op(Op.i64Shl).op(Op.f64ReinterpretI64);
+}
+
+/** exp(x): x = k ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^11, times 2^k. */
+export function expFn(): Fn {
+  const f = new Fn([T.f64], [T.f64]);
+  const x = 0, k = f.local(T.f64), r = f.local(T.f64), p = f.local(T.f64), ki = f.local(T.i32);
+  // Clamp to where the result is neither 0 nor infinite only at the edges; NaN passes through.
+  f.get(x).f64(-745.2).op(Op.f64Max).f64(709.8).op(Op.f64Min).set(x);
+  f.get(x).f64(INV_LN2).op(Op.f64Mul).op(Op.f64Nearest).set(k);
+  f.get(x).get(k).f64(LN2_HI).op(Op.f64Mul).op(Op.f64Sub).get(k).f64(LN2_LO).op(Op.f64Mul).op(Op.f64Sub).set(r);
+  // Horner on the Taylor coefficients 1/n!, n = 11 down to 0.
+  const fact = (n: number): number => (n <= 1 ? 1 : n * fact(n - 1));
+  f.f64(1 / fact(11)).set(p);
+  for (let n = 10; n >= 0; n--) f.get(p).get(r).op(Op.f64Mul).f64(1 / fact(n)).op(Op.f64Add).set(p);
+  f.get(k).fc(OpFC.i32TruncSatF64S).set(ki);
+  // 2^k in two factors, each a normal double, for k in [-1075, 1024].
+  f.get(p).get(ki).i32(1).op(Op.i32ShrS);
+  pow2(f);
+  f.op(Op.f64Mul).get(ki).get(ki).i32(1).op(Op.i32ShrS).op(Op.i32Sub);
+  pow2(f);
+  f.op(Op.f64Mul);
+  return f;
+}
+
+/** log(x): x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1)) by its series. */
+export function logFn(): Fn {
+  const f = new Fn([T.f64], [T.f64]);
+  const x = 0, e = f.local(T.f64), m = f.local(T.f64), s = f.local(T.f64), z = f.local(T.f64), q = f.local(T.f64), bits = f.local(T.i64);
+  // Zero, negatives, NaN and infinity: -inf, NaN, NaN, inf (as Math.log).
+  f.get(x).f64(0).op(Op.f64Gt).get(x).f64(Infinity).op(Op.f64Lt).op(Op.i32And).op(Op.i32Eqz).if();
+  f.get(x).f64(0).op(Op.f64Eq).if(T.f64).f64(-Infinity).else()
+    .get(x).f64(Infinity).op(Op.f64Eq).if(T.f64).f64(Infinity).else().f64(NaN).end()
+    .end().op(Op.return);
+  f.end();
+  // Subnormals: scale into the normal range first.
+  f.f64(0).set(e);
+  f.get(x).f64(2.2250738585072014e-308).op(Op.f64Lt).if();
+  f.get(x).f64(2 ** 54).op(Op.f64Mul).set(x).f64(-54).set(e);
+  f.end();
+  f.get(x).op(Op.i64ReinterpretF64).set(bits);
+  f.get(e).get(bits).i64(52n).op(Op.i64ShrU).op(Op.i32WrapI64).i32(0x7ff).op(Op.i32And).i32(1023).op(Op.i32Sub)
+    .op(Op.f64ConvertI32S).op(Op.f64Add).set(e);
+  f.get(bits).i64(0x000fffffffffffffn).op(Op.i64And).i64(0x3ff0000000000000n).op(Op.i64Or).op(Op.f64ReinterpretI64).set(m);
+  f.get(m).f64(Math.SQRT2).op(Op.f64Gt).if();
+  f.get(m).f64(0.5).op(Op.f64Mul).set(m).get(e).f64(1).op(Op.f64Add).set(e);
+  f.end();
+  f.get(m).f64(1).op(Op.f64Sub).get(m).f64(1).op(Op.f64Add).op(Op.f64Div).set(s);
+  f.get(s).get(s).op(Op.f64Mul).set(z);
+  // 1 + z/3 + z^2/5 + ... + z^11/23, by Horner.
+  f.f64(1 / 23).set(q);
+  for (let n = 21; n >= 1; n -= 2) f.get(q).get(z).op(Op.f64Mul).f64(1 / n).op(Op.f64Add).set(q);
+  // e ln2 + 2 s q, the small parts first.
+  f.get(e).f64(LN2_LO).op(Op.f64Mul).f64(2).get(s).op(Op.f64Mul).get(q).op(Op.f64Mul).op(Op.f64Add)
+    .get(e).f64(LN2_HI).op(Op.f64Mul).op(Op.f64Add);
+  return f;
+}
