@@ -9,6 +9,7 @@ import { numel } from "../ir/shape.ts";
 import { allocBuffer, freeBuffer, getBackend } from "./device.ts";
 import { type LazyNode, ref, unref } from "./lazy.ts";
 import type { ScheduleItem } from "./lower.ts";
+import { cachedPlan, graphKey, Plan, storePlan } from "./plan-cache.ts";
 import { schedule } from "./schedule.ts";
 
 const cache = new Map<string, Map<string, Program>>();
@@ -20,12 +21,14 @@ export interface EngineStats {
   routines: number;
   /** Kernels compiled: a cache miss each. */
   compiles: number;
+  /** Realizations that reused the schedule of a graph of the same structure. */
+  planHits: number;
 }
-const stats: EngineStats = { kernels: 0, routines: 0, compiles: 0 };
+const stats: EngineStats = { kernels: 0, routines: 0, compiles: 0, planHits: 0 };
 
 export const engineStats = (): EngineStats => ({ ...stats });
 export function resetStats(): void {
-  stats.kernels = stats.routines = stats.compiles = 0;
+  stats.kernels = stats.routines = stats.compiles = stats.planHits = 0;
 }
 
 function compile(device: string, item: Extract<ScheduleItem, { kind: "kernel" }>): Program {
@@ -43,7 +46,17 @@ function compile(device: string, item: Extract<ScheduleItem, { kind: "kernel" }>
 
 /** Computes the given nodes (and what they need); afterwards each has a buffer. */
 export function realize(nodes: readonly LazyNode[]): void {
-  const items = schedule(nodes);
+  // A graph of a structure seen before reuses its schedule and programs (plan-cache.ts).
+  const g = graphKey(nodes);
+  let plan = g ? cachedPlan(g.key) : undefined;
+  let items: ScheduleItem[];
+  if (plan) {
+    items = plan.bind(g!.nodes);
+    stats.planHits++;
+  } else {
+    items = schedule(nodes);
+    if (g) storePlan(g.key, (plan = new Plan(items, g.index)));
+  }
   if (!items.length) return;
   // The schedule holds its nodes, so that a buffer a later kernel reads is not freed when the
   // node that consumed it first lets go of it.
@@ -60,8 +73,8 @@ export function realize(nodes: readonly LazyNode[]): void {
     return b;
   };
   try {
-    for (const it of items) {
-      const out = it.out;
+    for (let at = 0; at < items.length; at++) {
+      const it = items[at]!, out = it.out;
       let ob = pending.get(out);
       if (!ob) {
         ob = allocBuffer(out.device, out.dtype, numel(out.shape));
@@ -70,7 +83,7 @@ export function realize(nodes: readonly LazyNode[]): void {
       const backend = getBackend(out.device);
       if (it.kind === "kernel") {
         if (numel(it.kernel.shape) > 0) {
-          const prog = compile(out.device, it);
+          const prog = plan ? (plan.programs[at] ??= compile(out.device, it)) : compile(out.device, it);
           backend.run(prog, [ob, ...it.ins.map(bufOf)], it.kernel.scalars);
           stats.kernels++;
         }

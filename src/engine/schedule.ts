@@ -14,7 +14,6 @@ import { isContraction, isElementwise, isReduce } from "../ir/ops.ts";
 import { numel, shapesEqual } from "../ir/shape.ts";
 import { buildKernels, type ScheduleItem } from "./lower.ts";
 
-/** Unrealized nodes reachable from the targets, sources before their consumers. */
 /** The node whose buffer a routine can read for operand `s`: reshapes keep the row-major layout. */
 export function routineSource(s: LazyNode): LazyNode {
   while (!s.realized && s.op === "reshape") s = s.srcs[0]!;
@@ -37,6 +36,7 @@ export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
   return { node: routineSource(p.srcs[0]!), trans: true };
 }
 
+/** Unrealized nodes reachable from the targets, sources before their consumers. */
 export function unrealizedGraph(targets: readonly LazyNode[]): LazyNode[] {
   const seen = new Set<LazyNode>(), order: LazyNode[] = [];
   for (const t of targets) {

@@ -107,7 +107,7 @@ export function kernelKey(k: Kernel): string {
     ids.set(e, ids.size);
     let s: string;
     switch (e.k) {
-      case "const": s = `c${e.v}`; break;
+      case "const": s = `c${Object.is(e.v, -0) ? "-0" : e.v}`; break;
       case "load": s = `L${e.buf}[${lin(e.idx)}|${conds(e.valid)}]`; break;
       case "index": s = `I${lin(e.lin)}`; break;
       case "alu": s = `${e.op}(${e.srcs.map((x) => ids.get(x)).join(",")})`; break;

@@ -128,7 +128,7 @@ export function renderKernel(k: Kernel): string {
     switch (e.k) {
       case "const": {
         const v = (ROUND_CONST[e.dt] ?? ((x: number) => x))(e.v);
-        return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : `(${v})`;
+        return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : Object.is(v, -0) ? "(-0)" : `(${v})`;
       }
       case "load": {
         const ld = LOAD[e.dt] ?? ((s: string) => s);
