@@ -4,7 +4,7 @@
  * indices; contractions (dot, conv) become reduction kernels unless the backend has a routine.
  */
 import { getBackend } from "./device.ts";
-import { dotOperand, routineSource } from "./schedule.ts";
+import { convInput, dotOperand, routineSource } from "./schedule.ts";
 import type { LazyNode } from "./lazy.ts";
 import {
   type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
@@ -20,8 +20,10 @@ export type ScheduleItem =
     readonly kind: "routine"; readonly name: "dot" | "conv"; readonly out: LazyNode; readonly ins: readonly LazyNode[];
     /** dot: each operand is stored transposed (its last two dims swapped). */
     readonly trans: readonly [boolean, boolean];
-    /** The operands' shapes as the contraction sees them (`ins` may hold them reshaped). */
+    /** The operands' shapes as the routine reads them (`ins` may hold them reshaped). */
     readonly shapes: readonly [readonly number[], readonly number[]];
+    /** conv: the parameters to run with (the node's, plus padding taken from its input). */
+    readonly conv: PrimParams["conv"] | null;
   };
 
 const P = <Q extends Prim>(n: LazyNode, _op: Q): PrimParams[Q] => n.params as PrimParams[Q];
@@ -208,10 +210,13 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
   const o = outVars(n.shape);
   if (op === "dot" || op === "conv") {
     if (getBackend(n.device).routines[op]) {
-      const shapes = [n.srcs[0]!.shape, n.srcs[1]!.shape] as const;
-      if (op === "conv") return [{ kind: "routine", name: op, out: n, ins: n.srcs.map(routineSource), trans: [false, false], shapes }];
+      if (op === "conv") {
+        const x = convInput(n.srcs[0]!), p = n.params as PrimParams["conv"];
+        const conv = x.pads ? { ...p, padding: p.padding.map(([a, b], i): [number, number] => [a + x.pads![i]![0], b + x.pads![i]![1]]) } : p;
+        return [{ kind: "routine", name: op, out: n, ins: [x.node, routineSource(n.srcs[1]!)], trans: [false, false], shapes: [x.shape, n.srcs[1]!.shape], conv }];
+      }
       const [a, b] = n.srcs.map(dotOperand) as [ReturnType<typeof dotOperand>, ReturnType<typeof dotOperand>];
-      return [{ kind: "routine", name: op, out: n, ins: [a.node, b.node], trans: [a.trans, b.trans], shapes }];
+      return [{ kind: "routine", name: op, out: n, ins: [a.node, b.node], trans: [a.trans, b.trans], shapes: [n.srcs[0]!.shape, n.srcs[1]!.shape], conv: null }];
     }
   }
   if (numel(n.shape) === 0) return [{ kind: "kernel", kernel: new KernelBuilder(n, mat, null).kernel(n.shape, { k: "const", v: 0, dt: n.dtype }), out: n, ins: [], last: true }];

@@ -95,7 +95,7 @@ export function realize(nodes: readonly LazyNode[]): void {
           const m = out.shape[nd - 2]!, n = out.shape[nd - 1]!, k = it.shapes[0][nd - 1]!;
           backend.routines.dot!(ob, bufOf(a), bufOf(b), numel(out.shape.slice(0, -2)), m, k, n, it.trans[0], it.trans[1]);
         } else {
-          backend.routines.conv!(ob, bufOf(a), bufOf(b), it.shapes[0], it.shapes[1], out.params as PrimParams["conv"]);
+          backend.routines.conv!(ob, bufOf(a), bufOf(b), it.shapes[0], it.shapes[1], it.conv!);
         }
         stats.routines++;
       }

@@ -36,6 +36,19 @@ export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
   return { node: routineSource(p.srcs[0]!), trans: true };
 }
 
+/**
+ * What a conv routine reads for its input `s`: when `s` zero-pads only spatial dims (as the input
+ * gradient's conv does), the unpadded source, with the padding to add to the conv's own; the
+ * routine's unfold pads for free, where a padded copy would be a kernel and a buffer.
+ */
+export function convInput(s: LazyNode): { node: LazyNode; shape: readonly number[]; pads: readonly [number, number][] | null } {
+  const p = routineSource(s);
+  if (p.realized || p.op !== "pad") return { node: p, shape: s.shape, pads: null };
+  const pads = (p.params as { pads: [number, number][] }).pads;
+  if (pads[0]![0] || pads[0]![1] || pads[1]![0] || pads[1]![1] || pads.some(([a, b]) => a < 0 || b < 0)) return { node: p, shape: s.shape, pads: null };
+  return { node: routineSource(p.srcs[0]!), shape: p.srcs[0]!.shape, pads: pads.slice(2) };
+}
+
 /** Unrealized nodes reachable from the targets, sources before their consumers. */
 export function unrealizedGraph(targets: readonly LazyNode[]): LazyNode[] {
   const seen = new Set<LazyNode>(), order: LazyNode[] = [];
@@ -153,7 +166,8 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
       mat.add(n);
       if (isContraction(op) && getBackend(n.device).routines[op]) {
         // A transposed dot operand is passed as its source, flagged (see `dotOperand`).
-        for (const s of n.srcs.map((x) => (op === "dot" ? dotOperand(x).node : routineSource(x)))) {
+        const ins = op === "dot" ? n.srcs.map((x) => dotOperand(x).node) : [convInput(n.srcs[0]!).node, routineSource(n.srcs[1]!)];
+        for (const s of ins) {
           if (s.realized) continue;
           mat.add(s); // a routine takes buffers: this one stays materialized
           costly.delete(s);

@@ -21,7 +21,7 @@ import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
-import { directConvKernel, im2colKernel, planConv } from "./conv.ts";
+import { col2imKernel, directConvKernel, im2colKernel, isFullCorrelation, planConv } from "./conv.ts";
 import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
@@ -315,6 +315,7 @@ export class WasmBackend implements Backend {
       return;
     }
     this.stats.convGemmCalls++;
+    if (isFullCorrelation(wShape, p)) return this.fullCorrelation(out, x, w, xShape, wShape);
     const E = DTYPES[dt].bytes;
     const { n, groups: G, coutG, rows, positions: P, imageSize } = planConv(xShape, wShape, p);
     const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / (G * rows * P))));
@@ -338,6 +339,34 @@ export class WasmBackend implements Backend {
     } finally {
       this.mem.release(cols, colsBytes);
       if (prodBytes) this.mem.release(prodAt, prodBytes);
+    }
+  }
+
+  /**
+   * A full correlation (conv.ts, `isFullCorrelation`) as a transposed conv: the weights as
+   * [C, K, Cin] (a transpose kernel), per image one GEMM cols = W' @ x[n] ([C·K, Cin] @ [Cin, X]),
+   * and a gather-reduction over the taps into the output. It multiplies no padding.
+   */
+  private fullCorrelation(out: WasmBuf, x: WasmBuf, w: WasmBuf, xShape: readonly number[], wShape: readonly number[]): void {
+    const dt = out.dtype as "float32" | "float64", E = DTYPES[dt].bytes;
+    const [n, cin] = xShape as [number, number], c = wShape[0]!, ks = wShape.slice(2), xs = xShape.slice(2);
+    const K = ks.reduce((a, b) => a * b, 1), X = xs.reduce((a, b) => a * b, 1), Y = xs.reduce((a, v, i) => a * (v + ks[i]! - 1), 1);
+    const wt = this.mem.allocScratch(c * K * cin * E);
+    const perImage = c * K * X;
+    const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / perImage)));
+    const cols = this.mem.allocScratch(nb * perImage * E);
+    try {
+      const tk = transposeKernel(dt, c, K, cin);
+      this.runAt(this.cachedKernel(this.convKernels, tk), tk, [wt, w.off]);
+      for (let n0 = 0; n0 < n; n0 += nb) {
+        const count = Math.min(nb, n - n0);
+        for (let i = 0; i < count; i++) this.gemmAt(dt, cols + i * perImage * E, wt, x.off + (n0 + i) * cin * X * E, c * K, cin, X);
+        const gather = col2imKernel(dt, count, c, ks, xs);
+        this.runAt(this.cachedKernel(this.convKernels, gather), gather, [out.off + n0 * c * Y * E, cols]);
+      }
+    } finally {
+      this.mem.release(wt, c * K * cin * E);
+      this.mem.release(cols, nb * perImage * E);
     }
   }
 

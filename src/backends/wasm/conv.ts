@@ -98,3 +98,41 @@ export function directConvKernel(dt: DType, xShape: readonly number[], wShape: r
     value: { k: "acc", dt }, store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
   };
 }
+
+/**
+ * A stride-1, undilated, ungrouped conv padded by K-1 on both sides of every spatial dim: a full
+ * correlation, which is how the input gradient of a stride-1 conv arrives (autograd/conv-vjp.ts).
+ * Unfolding its padded input would multiply mostly zeros; it runs as a transposed conv instead
+ * (`col2imKernel`).
+ */
+export function isFullCorrelation(wShape: readonly number[], p: ConvParams): boolean {
+  const ks = wShape.slice(2);
+  return p.groups === 1 && ks.every((k, i) => p.stride[i] === 1 && p.dilation[i] === 1 && p.padding[i]![0] === k - 1 && p.padding[i]![1] === k - 1);
+}
+
+/**
+ * The gather half of a transposed conv, for `nb` images: with cols[b, c, k..., x...] = Σ_ci
+ * w[c, ci, k...]·x[b, ci, x...] (one GEMM per image), a full correlation's output is
+ * out[b, c, y...] = Σ_k cols[b, c, k..., y + k - (K-1)...], terms outside the input left out.
+ */
+export function col2imKernel(dt: DType, nb: number, c: number, ks: readonly number[], xs: readonly number[]): Kernel {
+  const ys = xs.map((x, i) => x + ks[i]! - 1);
+  const shape = [nb, c, ...ys];
+  const o = shape.map((s, i) => lvar(`o${i}`, s));
+  const rk = ks.map((k, i) => lvar(`r${i}`, k));
+  const conds: Cond[] = [];
+  const at = ks.map((k, i) => {
+    const v = ladd(ladd(o[i + 2]!, rk[i]!), -(k - 1));
+    const cnd = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
+    if (cnd === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
+    else if (cnd !== true) conds.push(cnd);
+    return v;
+  });
+  const load: VExpr = { k: "load", buf: 1, idx: flatIndex([o[0]!, o[1]!, ...rk, ...at], [nb, c, ...ks, ...xs]), valid: conds, dt };
+  const body: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
+  return {
+    bufs: [{ dtype: dt, size: prod(shape) }, { dtype: dt, size: nb * c * prod(ks) * prod(xs) }],
+    shape, reduce: { op: "sum", shape: [...ks], body }, value: { k: "acc", dt },
+    store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
+  };
+}
