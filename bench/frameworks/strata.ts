@@ -1,0 +1,85 @@
+/**
+ * The benchmarks of bench/README.md in Strata. One benchmark per process:
+ *
+ *   npx tsx bench/frameworks/strata.ts <bench> [--device wasm|js] [--blas auto|on|off] [--seconds S]
+ *
+ * Prints one JSON line: { bench, value, unit, ... } (value: GFLOP/s, samples/s or sequences/s).
+ */
+import * as st from "../../src/index.ts";
+import { WasmBackend } from "../../src/backends/wasm/backend.ts";
+import { BENCHES, type BenchName, parseArgs, timeLoop } from "./common.ts";
+
+const args = parseArgs(process.argv.slice(2));
+const bench = args.bench as BenchName;
+const blas = (args.opts.blas ?? "auto") as "auto" | "on" | "off";
+const device = args.opts.device ?? "wasm";
+if (device === "wasm") {
+  st.registerBackend("wasm", () => new WasmBackend({ blas }));
+}
+st.device(device);
+st.manualSeed(0);
+const spec = BENCHES[bench];
+const F = st.nn.functional;
+
+function sgdStep(model: st.nn.Module, loss: () => st.Tensor, opt: st.optim.Optimizer): () => void {
+  return () => {
+    st.scope(() => {
+      opt.zeroGrad();
+      const l = loss();
+      l.backward();
+      opt.step();
+      st.realize(...model.parameters());
+    });
+  };
+}
+
+function cnn(): st.nn.Sequential {
+  return new st.nn.Sequential(
+    new st.nn.Conv2d(1, 32, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
+    new st.nn.Conv2d(32, 64, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
+    new st.nn.Flatten(), new st.nn.Linear(1024, 10),
+  );
+}
+
+function run(): { step: () => void; perStep: number } {
+  switch (bench) {
+    case "gemm-512": case "gemm-1024": case "gemm-2048": {
+      const n = spec.n!;
+      const a = st.randn([n, n]), b = st.randn([n, n]);
+      st.realize(a, b);
+      return { step: () => st.scope(() => st.realize(a.matmul(b))), perStep: 2 * n ** 3 / 1e9 };
+    }
+    case "mlp-train": {
+      const model = new st.nn.Sequential(new st.nn.Linear(784, 512), new st.nn.ReLU(), new st.nn.Linear(512, 512), new st.nn.ReLU(), new st.nn.Linear(512, 10));
+      const x = st.rand([spec.batch!, 784]), y = st.randint(0, 10, [spec.batch!]);
+      st.realize(x, y);
+      const opt = new st.optim.SGD(model.parameters(), { lr: 0.01 });
+      return { step: sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt), perStep: spec.batch! };
+    }
+    case "cnn-train": {
+      const model = cnn();
+      const x = st.rand([spec.batch!, 1, 28, 28]), y = st.randint(0, 10, [spec.batch!]);
+      st.realize(x, y);
+      const opt = new st.optim.SGD(model.parameters(), { lr: 0.01 });
+      return { step: sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt), perStep: spec.batch! };
+    }
+    case "cnn-infer": {
+      const model = cnn();
+      model.eval();
+      const x = st.rand([spec.batch!, 1, 28, 28]);
+      st.realize(x);
+      return { step: () => st.noGrad(() => st.scope(() => st.realize((model.forward(x) as st.Tensor)))), perStep: spec.batch! };
+    }
+    case "transformer-train": {
+      const layer = new st.nn.TransformerEncoderLayer(256, 4, { dimFeedforward: 1024, dropout: 0, batchFirst: true });
+      const x = st.randn([spec.batch!, spec.seq!, 256]);
+      st.realize(x);
+      const opt = new st.optim.SGD(layer.parameters(), { lr: 0.01 });
+      return { step: sgdStep(layer, () => layer.forward(x).square().mean(), opt), perStep: spec.batch! };
+    }
+  }
+}
+
+const { step, perStep } = run();
+const r = timeLoop(step, Number(args.opts.seconds ?? 3));
+console.log(JSON.stringify({ bench, framework: "strata", device, blas, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));
