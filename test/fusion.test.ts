@@ -269,3 +269,16 @@ describe("compile cache and a training step", () => {
     expect(plan(...params)).toHaveLength(4);
   });
 });
+
+describe("max pooling", () => {
+  it("is one kernel without gradients, and gives the values of the gradient-routing form", () => {
+    const x = st.randn([2, 3, 6, 6]);
+    st.realize(x);
+    const withGrad = x.clone().requiresGrad_();
+    const routed = st.nn.functional.maxPool2d(withGrad, 2);
+    const plain = st.noGrad(() => st.nn.functional.maxPool2d(x, 2));
+    expect(plan(plain).length).toBe(1);
+    expect(plan(routed).length).toBeGreaterThan(1);
+    expect(Array.from(plain.dataSync() as Float32Array)).toEqual(Array.from(routed.dataSync() as Float32Array));
+  });
+});

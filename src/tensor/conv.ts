@@ -5,10 +5,11 @@ import { DTypeError, ShapeError, ValueError } from "../ir/errors.ts";
 import { convOutSize } from "../ir/ops.ts";
 import { fmtShape } from "../ir/shape.ts";
 import { convInputGrad } from "../autograd/conv-vjp.ts";
+import { isGradEnabled } from "../autograd/grad-mode.ts";
 import { apply } from "./apply.ts";
 import * as E from "./elementwise.ts";
 import { cat, expand, padZeros, permute, reshape, shrink } from "./movement.ts";
-import { argmax, sum } from "./reduce.ts";
+import { amax, argmax, sum } from "./reduce.ts";
 import type { Tensor } from "./tensor.ts";
 
 type IntOrTuple = number | readonly number[];
@@ -189,6 +190,8 @@ export function maxPoolNd(op: string, nsp: number, x: Tensor, kernel: IntOrTuple
   // gradient goes to that one element, as in PyTorch (amax would share it between the ties).
   const lead = w.shape.slice(0, w.ndim - nsp);
   const flat = reshape(w, [...lead, g.k.reduce((a, b) => a * b, 1)]);
+  // Without a gradient to route, the maximum is all there is to compute (one kernel, not three).
+  if (!x.requiresGrad || !isGradEnabled()) return amax(flat, -1);
   const idx = argmax(flat, -1, { keepdim: true });
   return reshape(apply("gather", [flat, idx], { dim: flat.ndim - 1 }), lead);
 }

@@ -172,7 +172,11 @@ export class WasmBackend implements Backend {
 
   // ---- kernels -----------------------------------------------------------------------------------
 
-  compile(k: Kernel): Compiled {
+  /**
+   * `layout`: a routine's copy kernel (unfold, permute, transpose), whose index arithmetic costs
+   * more than its one load suggests: split over threads by work alone.
+   */
+  compile(k: Kernel, layout = false): Compiled {
     try {
       const { bytes, whats, imports } = emitKernel(k, this.mem.shared);
       const oob = (w: number, v: number, size: number): never => {
@@ -191,7 +195,7 @@ export class WasmBackend implements Backend {
       // element), nor for kernels importing functions workers lack, nor for kernels that mostly
       // move memory (a second core adds no bandwidth; measured slower on two cores).
       const par = this.pool && sd >= 0 && k.store.mode === "set" && imports.every((i) => WORKER_IMPORTS.has(i))
-        && work >= this.parallelMinWork && perElement >= MIN_PARALLEL_COST
+        && work >= this.parallelMinWork && (layout || perElement >= MIN_PARALLEL_COST)
         ? this.pool.register(module, "kernel") : -1;
       return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void, par, splitSize: sd >= 0 ? k.shape[sd]! : 1, work };
     } catch (e) {
@@ -297,7 +301,7 @@ export class WasmBackend implements Backend {
   private cachedKernel(cache: Map<string, Compiled>, k: Kernel): Compiled {
     const key = kernelKey(k);
     let p = cache.get(key);
-    if (!p) cache.set(key, (p = this.compile(k)));
+    if (!p) cache.set(key, (p = this.compile(k, cache === this.convKernels)));
     return p;
   }
 
