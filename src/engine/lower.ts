@@ -4,7 +4,7 @@
  * indices; contractions (dot, conv) become reduction kernels unless the backend has a routine.
  */
 import { getBackend } from "./device.ts";
-import { convInput, dotOperand, routineSource } from "./schedule.ts";
+import { convInput, dotOperand, isLastTwoSwap, routineSource } from "./schedule.ts";
 import type { LazyNode } from "./lazy.ts";
 import {
   type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
@@ -208,6 +208,14 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
   if (n.op === "buffer") return [];
   const op = n.op;
   const o = outVars(n.shape);
+  const d = n.srcs[0];
+  if (op === "permute" && d && !d.realized && d.op === "dot" && !mat.has(d) && isLastTwoSwap(n)) {
+    // The transposed product (schedule.ts): out = (A B)^T = B^T A^T, operands swapped and their
+    // transposition flags flipped.
+    const [a, b] = d.srcs.map(dotOperand) as [ReturnType<typeof dotOperand>, ReturnType<typeof dotOperand>];
+    const T = (sh: readonly number[]) => [...sh.slice(0, -2), sh[sh.length - 1]!, sh[sh.length - 2]!];
+    return [{ kind: "routine", name: "dot", out: n, ins: [b.node, a.node], trans: [!b.trans, !a.trans], shapes: [T(d.srcs[1]!.shape), T(d.srcs[0]!.shape)], conv: null }];
+  }
   if (op === "dot" || op === "conv") {
     if (getBackend(n.device).routines[op]) {
       if (op === "conv") {

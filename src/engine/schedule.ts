@@ -29,10 +29,7 @@ export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
   // Above the permute only reshapes that change nothing: the transpose must be of s's own shape.
   let p = s;
   while (!p.realized && p.op === "reshape" && shapesEqual(p.shape, p.srcs[0]!.shape)) p = p.srcs[0]!;
-  if (p.realized || p.op !== "permute") return { node: routineSource(s), trans: false };
-  const perm = (p.params as { perm: number[] }).perm, nd = perm.length;
-  for (let i = 0; i < nd - 2; i++) if (perm[i] !== i) return { node: routineSource(s), trans: false };
-  if (nd < 2 || perm[nd - 2] !== nd - 1 || perm[nd - 1] !== nd - 2) return { node: routineSource(s), trans: false };
+  if (!isLastTwoSwap(p)) return { node: routineSource(s), trans: false };
   return { node: routineSource(p.srcs[0]!), trans: true };
 }
 
@@ -47,6 +44,15 @@ export function convInput(s: LazyNode): { node: LazyNode; shape: readonly number
   const pads = (p.params as { pads: [number, number][] }).pads;
   if (pads[0]![0] || pads[0]![1] || pads[1]![0] || pads[1]![1] || pads.some(([a, b]) => a < 0 || b < 0)) return { node: p, shape: s.shape, pads: null };
   return { node: routineSource(p.srcs[0]!), shape: p.srcs[0]!.shape, pads: pads.slice(2) };
+}
+
+/** A permute that swaps the last two dims and keeps the others. */
+export function isLastTwoSwap(p: LazyNode): boolean {
+  if (p.realized || p.op !== "permute") return false;
+  const perm = (p.params as { perm: number[] }).perm, nd = perm.length;
+  if (nd < 2 || perm[nd - 2] !== nd - 1 || perm[nd - 1] !== nd - 2) return false;
+  for (let i = 0; i < nd - 2; i++) if (perm[i] !== i) return false;
+  return true;
 }
 
 /** Unrealized nodes reachable from the targets, sources before their consumers. */
@@ -163,7 +169,11 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
     const op = n.op;
     if (op === "buffer") continue;
     if (isContraction(op) || op === "scatterAdd" || op === "contiguous") {
-      mat.add(n);
+      // A product read only transposed (a weight's gradient, A^T @ g, as the gradient of W^T) is
+      // computed transposed, (AB)^T = B^T A^T, by the routine: its permute gets the buffer.
+      const t = op === "dot" && !mat.has(n) && getBackend(n.device).routines.dot ? users(n) : [];
+      if (t.length === 1 && isLastTwoSwap(t[0]!)) mat.add(t[0]!);
+      else mat.add(n);
       if (isContraction(op) && getBackend(n.device).routines[op]) {
         // A transposed dot operand is passed as its source, flagged (see `dotOperand`).
         const ins = op === "dot" ? n.srcs.map((x) => dotOperand(x).node) : [convInput(n.srcs[0]!).node, routineSource(n.srcs[1]!)];

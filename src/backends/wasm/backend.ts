@@ -57,7 +57,7 @@ export interface WasmBackendOptions {
    * threads (browsers, for now).
    */
   threads?: number;
-  /** Work (output elements times operations per element) below which a kernel runs on one thread (2^16). */
+  /** Work (output elements times operations per element) below which a kernel runs on one thread (2^17). */
   parallelMinWork?: number;
 }
 
@@ -125,7 +125,7 @@ export class WasmBackend implements Backend {
     this.name = opts.name ?? "wasm";
     this.strict = opts.strict ?? false;
     const threads = opts.threads ?? defaultThreads();
-    this.parallelMinWork = opts.parallelMinWork ?? 1 << 16;
+    this.parallelMinWork = opts.parallelMinWork ?? 1 << 17;
     this.mem = new WasmMemory(threads > 1 && typeof SharedArrayBuffer !== "undefined");
     this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads) : null;
     const mode = opts.blas ?? "auto";

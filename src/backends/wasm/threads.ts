@@ -19,8 +19,11 @@ import type { WasmMemoryObject } from "./wasm-api.ts";
 const SEQ = 0, DONE = 1, FN = 2, NARGS = 3, ERROR = 4, READY = 5, QUIET = 6;
 const ARGS = 4; // float64 index: bytes 32..
 const MAX_ARGS = 60;
-/** Polls of a control word before a thread sleeps on it (some tens of microseconds). */
-const SPIN = 20000;
+/**
+ * Polls of a control word before a thread sleeps on it (a few microseconds). Longer spins measured
+ * slower: a spinning worker slows the calling thread (two vCPUs may share one core).
+ */
+const SPIN = 2000;
 const BLOCK_BYTES = (ARGS + MAX_ARGS) * 8;
 
 /** The worker's program, plain JavaScript so that it runs without the TypeScript loader. */
