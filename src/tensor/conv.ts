@@ -189,9 +189,10 @@ export function maxPoolNd(op: string, nsp: number, x: Tensor, kernel: IntOrTuple
   // The max is gathered at the first maximum of each window (row-major), so that among ties the
   // gradient goes to that one element, as in PyTorch (amax would share it between the ties).
   const lead = w.shape.slice(0, w.ndim - nsp);
+  // Without a gradient to route, the maximum is all there is to compute (one kernel, not three),
+  // over the window dims as they are (no flat window index to divide back into rows and columns).
+  if (!x.requiresGrad || !isGradEnabled()) return amax(w, [...Array(nsp).keys()].map((i) => w.ndim - nsp + i));
   const flat = reshape(w, [...lead, g.k.reduce((a, b) => a * b, 1)]);
-  // Without a gradient to route, the maximum is all there is to compute (one kernel, not three).
-  if (!x.requiresGrad || !isGradEnabled()) return amax(flat, -1);
   const idx = argmax(flat, -1, { keepdim: true });
   return reshape(apply("gather", [flat, idx], { dim: flat.ndim - 1 }), lead);
 }
