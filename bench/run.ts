@@ -16,12 +16,11 @@
  * and the run goes on.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BENCHES, type BenchName, type BenchResult, FLOP_PER_UNIT } from "./frameworks/common.ts";
+import { BENCHES, type BenchName, type BenchResult, FLOP_PER_UNIT, packageVersion } from "./frameworks/common.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const FW_DIR = join(ROOT, "bench", "frameworks");
@@ -235,20 +234,6 @@ function coreShare(f: FmaResult | undefined): number | null {
 
 // ---- machine and versions ----
 
-function pkgVersion(name: string): string | null {
-  const req = createRequire(join(ROOT, "package.json"));
-  try {
-    let dir = dirname(req.resolve(name));
-    for (let i = 0; i < 6; i++, dir = dirname(dir)) {
-      const p = join(dir, "package.json");
-      if (existsSync(p)) {
-        const pkg = JSON.parse(readFileSync(p, "utf8")) as { name?: string; version?: string };
-        if (pkg.name === name) return pkg.version ?? null;
-      }
-    }
-  } catch { /* not installed */ }
-  return null;
-}
 
 function machineInfo(): Record<string, unknown> {
   const cpus = os.cpus();
@@ -396,11 +381,11 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const machine = machineInfo();
   const versions: Record<string, string | null> = {
-    strata: pkgVersion("strata") ?? (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version,
-    "@jax-js/jax": pkgVersion("@jax-js/jax"),
-    "@tensorflow/tfjs": pkgVersion("@tensorflow/tfjs"),
-    "@tensorflow/tfjs-backend-wasm": pkgVersion("@tensorflow/tfjs-backend-wasm"),
-    "onnxruntime-node": pkgVersion("onnxruntime-node"),
+    strata: packageVersion("strata") ?? (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version,
+    "@jax-js/jax": packageVersion("@jax-js/jax"),
+    "@tensorflow/tfjs": packageVersion("@tensorflow/tfjs"),
+    "@tensorflow/tfjs-backend-wasm": packageVersion("@tensorflow/tfjs-backend-wasm"),
+    "onnxruntime-node": packageVersion("onnxruntime-node"),
     torch: torch?.python ? torch.version : null,
   };
   process.stderr.write(`bench: ${benches.length} benchmarks x ${frameworks.length} frameworks, ${seconds} s each, timeout ${timeoutS} s; ${String(machine.cpuModel)}, ${os.cpus().length} CPUs, node ${process.version}\n`);

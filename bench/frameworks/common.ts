@@ -2,6 +2,26 @@
  * What every framework's benchmark script shares: the benchmark table, argument parsing and the
  * timing loop (warm-up steps, then steps until a time budget is spent).
  */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+
+/**
+ * An installed package's version, read from its package.json (found next to its resolved entry
+ * point: some packages' export maps hide the file); null when it is not installed.
+ */
+export function packageVersion(name: string): string | null {
+  try {
+    let dir = dirname(createRequire(import.meta.url).resolve(name));
+    for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+      const p = join(dir, "package.json");
+      if (!existsSync(p)) continue;
+      const pkg = JSON.parse(readFileSync(p, "utf8")) as { name?: string; version?: string };
+      if (pkg.name === name) return pkg.version ?? null;
+    }
+  } catch { /* not installed */ }
+  return null;
+}
 
 export type BenchName = "gemm-512" | "gemm-1024" | "gemm-2048" | "mlp-train" | "cnn-train" | "cnn-infer" | "transformer-train";
 

@@ -15,7 +15,7 @@
  * runs on the workers is timed to completion.
  */
 import { installIteratorHelpers, installWebWorker } from "./node-compat.ts";
-import { type BenchName, parseArgs, report, reportSkip, timeLoopAsync, workPerStep, BENCHES } from "./common.ts";
+import { type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep, BENCHES } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -34,23 +34,8 @@ await jax.init("wasm");
 jax.defaultDevice("wasm");
 const spec = BENCHES[bench];
 const FRAMEWORK = "jax-js";
-const extra = { threads, device: "wasm", version: await peerVersion() };
+const extra = { threads, device: "wasm", version: packageVersion("@jax-js/jax") ?? "?" };
 
-async function peerVersion(): Promise<string> {
-  const { createRequire } = await import("node:module");
-  const { readFileSync } = await import("node:fs");
-  const { dirname, join } = await import("node:path");
-  const req = createRequire(import.meta.url);
-  // The package's exports map hides package.json; find it next to the resolved entry point.
-  let dir = dirname(req.resolve("@jax-js/jax"));
-  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "@jax-js/jax") return pkg.version ?? "?";
-    } catch { /* keep looking */ }
-  }
-  return "?";
-}
 
 let keyCounter = 0;
 function nextKey(): Arr {

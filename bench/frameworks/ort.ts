@@ -19,13 +19,12 @@
  * inter-op threads 1, sequential execution. Training benchmarks are not ONNX Runtime's business: they
  * print value null.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import * as st from "../../src/index.ts";
-import { BENCHES, type BenchName, parseArgs, report, reportSkip, timeLoopAsync, workPerStep } from "./common.ts";
+import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -36,18 +35,7 @@ const graph = (args.opts.graph ?? "strata") as "strata" | "reference";
 if (graph !== "strata" && graph !== "reference") throw new Error(`--graph: strata or reference, got ${String(graph)}`);
 const FRAMEWORK = graph === "strata" ? "onnxruntime-node" : "onnxruntime-node-ref";
 
-function ortVersion(): string {
-  const req = createRequire(import.meta.url);
-  let dir = dirname(req.resolve("onnxruntime-node"));
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "onnxruntime-node") return pkg.version ?? "?";
-    } catch { /* keep looking */ }
-  }
-  return "?";
-}
-const extra = { threads, graph, version: ortVersion() };
+const extra = { threads, graph, version: packageVersion("onnxruntime-node") ?? "?" };
 
 // ---- a minimal ONNX (protobuf) writer for the reference graphs ----
 // Wire format: a field is a varint key (number << 3 | wire type) then a varint (type 0) or a

@@ -23,10 +23,10 @@ import * as tf from "@tensorflow/tfjs";
 import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
 import os from "node:os";
 import { createRequire } from "node:module";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { BENCHES, type BenchName, parseArgs, report, reportSkip, timeLoop, workPerStep } from "./common.ts";
+import { join } from "node:path";
+import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoop, workPerStep } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -36,16 +36,6 @@ const spec = BENCHES[bench];
 const FRAMEWORK = "tfjs-wasm";
 const req = createRequire(import.meta.url);
 
-function pkgVersion(name: string): string {
-  let dir = dirname(req.resolve(name));
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === name) return pkg.version ?? "?";
-    } catch { /* keep looking */ }
-  }
-  return "?";
-}
 
 /** Starts the wasm backend; with threads > 1, its threaded SIMD binary (see the header). */
 async function startBackend(threads: number): Promise<void> {
@@ -135,7 +125,7 @@ function encoderLayer(p: Record<string, V>, x: tf.Tensor3D): tf.Tensor2D {
 }
 
 function run(): void {
-  const extra = { threads: tfwasm.getThreadsCount(), simd: tf.env().getBool("WASM_HAS_SIMD_SUPPORT"), version: pkgVersion("@tensorflow/tfjs-backend-wasm") };
+  const extra = { threads: tfwasm.getThreadsCount(), simd: tf.env().getBool("WASM_HAS_SIMD_SUPPORT"), version: (packageVersion("@tensorflow/tfjs-backend-wasm") ?? "?") };
   switch (bench) {
     case "gemm-512": case "gemm-1024": case "gemm-2048": {
       const n = spec.n!;
