@@ -244,6 +244,26 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   };
   /** Emits a binary op of wasm type t: a, b on the stack. */
   const fop = (t: ValType, o32: number, o64: number) => f.op(t === T.f32 ? o32 : o64);
+  /**
+   * select (x, y, condition on the stack) for any type. Floats are blended through their bits,
+   * y ^ ((x ^ y) & -condition): the engine compiles a float select to a branch, which data-
+   * dependent conditions (relu, where, max, padding gates) mispredict half the time.
+   */
+  let selCond = -1, selBits32 = -1, selBits64 = -1;
+  const select = (t: ValType) => {
+    if (t !== T.f32 && t !== T.f64) { f.op(Op.select); return; }
+    if (selCond < 0) selCond = f.local(T.i32);
+    f.set(selCond);
+    if (t === T.f32) {
+      if (selBits32 < 0) selBits32 = f.local(T.i32);
+      f.op(Op.i32ReinterpretF32).set(selBits32).op(Op.i32ReinterpretF32).get(selBits32).op(Op.i32Xor)
+        .i32(0).get(selCond).op(Op.i32Sub).op(Op.i32And).get(selBits32).op(Op.i32Xor).op(Op.f32ReinterpretI32);
+    } else {
+      if (selBits64 < 0) selBits64 = f.local(T.i64);
+      f.op(Op.i64ReinterpretF64).set(selBits64).op(Op.i64ReinterpretF64).get(selBits64).op(Op.i64Xor)
+        .i32(0).get(selCond).op(Op.i32Sub).op(Op.i64ExtendI32S).op(Op.i64And).get(selBits64).op(Op.i64Xor).op(Op.f64ReinterpretI64);
+    }
+  };
   const nanMax = (a: VExpr, b: VExpr, t: ValType, uns: boolean) => {
     // (a > b || a !== a) ? a : b
     val(a); val(b);
@@ -254,7 +274,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
       val(a); val(a); fop(t, Op.f32Ne, Op.f64Ne);
       f.op(Op.i32Or);
     }
-    f.op(Op.select);
+    select(t);
   };
   /** Integer division or remainder with JavaScript's results for a zero divisor (0). */
   const intDivRem = (a: VExpr, b: VExpr, o: number) => {
@@ -385,7 +405,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
       case "where":
         same(e, 1);
         if (vt(a!.dt) !== T.i32) no("where on a float condition");
-        val(b!); val(c!); val(a!); f.op(Op.select);
+        val(b!); val(c!); val(a!); select(vt(dt));
         return;
       default: e.op satisfies never;
     }
@@ -446,7 +466,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
       }
       case "alu": alu(e); break;
       case "gate": {
-        val(e.src); zero(e.dt); conds(e.valid); f.op(Op.select);
+        val(e.src); zero(e.dt); conds(e.valid); select(vt(e.dt));
         break;
       }
       case "acc": {
@@ -533,7 +553,8 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
         } else {
           f.get(x).get(accLocal).op(Op.f64Gt).get(x).get(x).op(Op.f64Ne).op(Op.i32Or);
         }
-        f.op(Op.select).set(accLocal);
+        select(accT);
+        f.set(accLocal);
         break;
       }
       default: red!.op satisfies never;
