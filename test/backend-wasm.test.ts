@@ -354,3 +354,26 @@ describe("wasm backend: exp and log of float32 kernels", () => {
     for (const x of ls) expect(Object.is(f(ex.log(x)), f(Math.log(x))), `log(${x})`).toBe(true);
   });
 });
+
+describe("wasm backend: bias gradients as products", () => {
+  it("the gradient of a bias broadcast over many rows is a product with ones, and equals the column sums", async () => {
+    const st = await import("../src/index.ts");
+    st.registerBackend("wasm-bias", () => new WasmBackend({ name: "wasm-bias" }));
+    for (const dtype of ["float32", "float64"] as const) {
+      const g = st.randn([3, 40, 70], { device: "wasm-bias", dtype }), b = st.zeros([70], { device: "wasm-bias", dtype }).requiresGrad_();
+      st.realize(g);
+      const y = b.expand([3, 40, 70]);
+      const [lazy] = st.grad(y, [b], { gradOutputs: [g] });
+      // One routine call (its ones operand a fill kernel, its result reshaped), and no reduction kernel.
+      const items = st.engine.schedule(lazy!);
+      expect(items.filter((i) => i.kind === "routine")).toHaveLength(1);
+      expect(items.some((i) => i.kind === "kernel" && i.kernel.reduce)).toBe(false);
+      const gv = Array.from(g.dataSync() as Float64Array), got = Array.from(lazy!.dataSync() as Float64Array);
+      for (let j = 0; j < 70; j++) {
+        let s = 0;
+        for (let r = 0; r < 120; r++) s += gv[r * 70 + j]!;
+        expect(got[j]).toBeCloseTo(s, dtype === "float32" ? 3 : 10);
+      }
+    }
+  });
+});
