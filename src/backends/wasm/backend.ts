@@ -266,13 +266,13 @@ export class WasmBackend implements Backend {
       return;
     }
     this.stats.gemmCalls++;
-    // The wasm GEMM packs B by rows and reads A by rows: transposed operands are copied first.
-    const at = ta ? this.transposed(dt, a.off, batch, m, k) : 0, bt = tb ? this.transposed(dt, b.off, batch, k, n) : 0;
+    // The wasm GEMM packs B with any strides (a transposed B costs nothing) but reads A by rows:
+    // a transposed A is copied first.
+    const at = ta ? this.transposed(dt, a.off, batch, m, k) : 0;
     try {
-      this.wasmGemm(dt, out.off, ta ? at : a.off, tb ? bt : b.off, batch, m, k, n);
+      this.wasmGemm(dt, out.off, ta ? at : a.off, b.off, batch, m, k, n, tb);
     } finally {
       if (ta) this.mem.release(at, batch * m * k * E);
-      if (tb) this.mem.release(bt, batch * k * n * E);
     }
   }
 
@@ -385,7 +385,7 @@ export class WasmBackend implements Backend {
    * product; with worker threads, each thread then computes a band of C's rows (whole 4-row
    * tiles) with its own scratch for A's blocks.
    */
-  wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number): void {
+  wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number, tb = false): void {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
@@ -398,7 +398,7 @@ export class WasmBackend implements Backend {
       for (let i = 0; i < batch; i++) {
         const ci = c + i * m * n * E, ai = a + i * m * k * E;
         const cc = padded ? cp : ci, ldc = padded ? np : n;
-        g.pack(b + i * k * n * E, bp, k, n, np);
+        g.pack(b + i * k * n * E, bp, k, n, np, tb ? 1 : n, tb ? k : 1);
         if (T > 1) {
           const parts: number[][] = [];
           for (let t = 0; t < T; t++) {

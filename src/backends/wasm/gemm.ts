@@ -16,8 +16,11 @@ export const KC = 256;
 export const MC = 64;
 
 export interface GemmExports {
-  /** pack(B, Bp, K, N, Np): B (K x N, row-major) -> panels of W columns, zero-padded to Np. */
-  pack(b: number, bp: number, k: number, n: number, np: number): void;
+  /**
+   * pack(B, Bp, K, N, Np, ks, js): B (K x N, element (k, j) at k·ks + j·js: ks = N, js = 1 for
+   * row-major, ks = 1, js = K for B stored transposed) -> panels of W columns, zero-padded to Np.
+   */
+  pack(b: number, bp: number, k: number, n: number, np: number, ks: number, js: number): void;
   /**
    * gemm(A, Bp, C, M, K, Np, lda, ldc, Ap): C[:, :Np] = A @ Bp (C row pitch ldc elements); Ap is
    * scratch for a packed MC x KC block of A.
@@ -40,8 +43,8 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8
 
   // ---- pack --------------------------------------------------------------------------------
   {
-    const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32]);
-    const [B, BP, K, N, NP] = [0, 1, 2, 3, 4];
+    const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32]);
+    const [B, BP, K, N, NP, KS, JS] = [0, 1, 2, 3, 4, 5, 6];
     const j0 = f.local(T.i32), k = f.local(T.i32), j = f.local(T.i32), dst = f.local(T.i32), src = f.local(T.i32);
     // Panel p (columns j0..j0+W), row k lands at Bp + (j0*K + k*W) * E.
     f.i32(0).set(j0).block().loop();
@@ -49,14 +52,14 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8
     f.i32(0).set(k).block().loop();
     f.get(k).get(K).op(Op.i32GeS).brIf(1);
     f.get(BP).get(j0).get(K).op(Op.i32Mul).get(k).i32(W).op(Op.i32Mul).op(Op.i32Add).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(dst);
-    f.get(B).get(k).get(N).op(Op.i32Mul).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(src);
+    f.get(B).get(k).get(KS).op(Op.i32Mul).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(src);
     f.i32(0).set(j).block().loop();
     f.get(j).i32(W).op(Op.i32GeS).brIf(1);
     // dst[j] = j0 + j < N ? src[j0 + j] : 0
     f.get(dst).get(j).i32(SH).op(Op.i32Shl).op(Op.i32Add);
     f.get(j0).get(j).op(Op.i32Add).get(N).op(Op.i32LtS);
     f.if(f32 ? T.f32 : T.f64);
-    f.get(src).get(j0).get(j).op(Op.i32Add).i32(SH).op(Op.i32Shl).op(Op.i32Add).mem(sload, SH);
+    f.get(src).get(j0).get(j).op(Op.i32Add).get(JS).op(Op.i32Mul).i32(SH).op(Op.i32Shl).op(Op.i32Add).mem(sload, SH);
     f.else();
     if (f32) f.f32(0); else f.f64(0);
     f.end();
