@@ -420,7 +420,10 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const pre: VExpr[] = [], inner: VExpr[] = [], post: VExpr[] = [];
   let accLocal = -1;
   const red = k.reduce;
-  const accT: ValType = red && vt(red.body.dt) === T.i32 && red.op === "sum" ? T.i64 : red && vt(red.body.dt) === T.i32 ? T.i32 : T.f64;
+  // Sums and products of floats accumulate in a double (as the js backend's do); a float32 max is
+  // exact in float32, so it stays there.
+  const accT: ValType = red && vt(red.body.dt) === T.i32 && red.op === "sum" ? T.i64 : red && vt(red.body.dt) === T.i32 ? T.i32
+    : red && red.op === "amax" && red.body.dt === "float32" ? T.f32 : T.f64;
   if (red) {
     accLocal = f.local(accT);
     if (red.shape.includes(0) && red.op === "amax" && !isF(red.body.dt)) no("empty integer amax");
@@ -474,7 +477,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
         f.get(accLocal);
         if (accT === T.i64) { f.op(Op.i32WrapI64); if (e.dt === "uint8") f.i32(255).op(Op.i32And); }
         else if (accT === T.i32) { if (e.dt === "uint8") f.i32(255).op(Op.i32And); }
-        else if (e.dt === "float32") f.op(Op.f32DemoteF64);
+        else if (e.dt === "float32" && accT === T.f64) f.op(Op.f32DemoteF64);
         break;
       }
       case "random": {
@@ -551,7 +554,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
         if (accT === T.i32) {
           f.get(x).get(accLocal).op(v.dt === "int32" ? Op.i32GtS : Op.i32GtU);
         } else {
-          f.get(x).get(accLocal).op(Op.f64Gt).get(x).get(x).op(Op.f64Ne).op(Op.i32Or);
+          f.get(x).get(accLocal).op(accT === T.f32 ? Op.f32Gt : Op.f64Gt).get(x).get(x).op(accT === T.f32 ? Op.f32Ne : Op.f64Ne).op(Op.i32Or);
         }
         select(accT);
         f.set(accLocal);
@@ -563,6 +566,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const accInit = () => {
     const op = red!.op;
     if (accT === T.f64) f.f64(op === "sum" ? 0 : op === "prod" ? 1 : -Infinity);
+    else if (accT === T.f32) f.f32(-Infinity);
     else if (accT === T.i64) f.i64(op === "prod" ? 1n : 0n);
     // amax: int32 from its smallest value; uint8 and bool compare unsigned, from 0.
     else f.i32(op === "sum" ? 0 : op === "prod" ? 1 : red!.body.dt === "int32" ? -2147483648 : 0);
