@@ -227,7 +227,7 @@ describe("wasm backend: dot routine", () => {
 describe("wasm backend: conv routine", () => {
   /** Plain loops over NCHW (any spatial rank), float64: the reference. */
   function refConv(x: number[], xs: number[], w: number[], ws: number[], p: ConvParams): number[] {
-    const nsp = xs.length - 2, G = p.groups, cinG = ws[1]!, coutG = ws[0]! / G;
+    const G = p.groups, cinG = ws[1]!, coutG = ws[0]! / G;
     const ys = xs.slice(2).map((X, i) => Math.floor((X + p.padding[i]![0] + p.padding[i]![1] - p.dilation[i]! * (ws[i + 2]! - 1) - 1) / p.stride[i]!) + 1);
     const P = ys.reduce((a, b) => a * b, 1), K = ws.slice(2).reduce((a, b) => a * b, 1), X = xs.slice(2).reduce((a, b) => a * b, 1);
     const unflat = (f: number, shape: number[]) => shape.map((_, i) => Math.floor(f / shape.slice(i + 1).reduce((a, b) => a * b, 1)) % shape[i]!);
@@ -244,7 +244,6 @@ describe("wasm backend: conv routine", () => {
       }
       out[(n * ws[0]! + co) * P + q] = s;
     }
-    void nsp;
     return out;
   }
   const cases: [string, number[], number[], ConvParams][] = [

@@ -7,7 +7,7 @@ import { getBackend } from "./device.ts";
 import { convInput, dotOperand, isLastTwoSwap, routineSource } from "./schedule.ts";
 import type { LazyNode } from "./lazy.ts";
 import {
-  type Cond, condKey, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
+  type Cond, condKey, convInputIndex, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
 } from "../ir/index-expr.ts";
 import { type Kernel, type KernelReduce, topoExprs, type VExpr } from "../ir/kernel.ts";
 import type { DType } from "../ir/dtype.ts";
@@ -203,6 +203,19 @@ function item(b: KernelBuilder, k: Kernel, last = true): KernelItem {
   return { kind: "kernel", kernel: k, out: b.root, ins: b.slots.slice(1), last };
 }
 
+/**
+ * The dot routine call computing `out` = A @ B, or with `transposed` out = A^T @ B^T (the
+ * operands of the product whose transpose `out` is, swapped).
+ */
+function dotRoutine(out: LazyNode, A: LazyNode, B: LazyNode, transposed: boolean): ScheduleItem {
+  const a = dotOperand(A), b = dotOperand(B);
+  const T = (sh: readonly number[]) => (transposed ? [...sh.slice(0, -2), sh[sh.length - 1]!, sh[sh.length - 2]!] : sh);
+  return {
+    kind: "routine", name: "dot", out, ins: [a.node, b.node], trans: [a.trans !== transposed, b.trans !== transposed],
+    shapes: [T(A.shape), T(B.shape)], conv: null,
+  };
+}
+
 /** The kernels (or routine call) that compute materialized node `n`. */
 export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduce: LazyNode | null): ScheduleItem[] {
   if (n.op === "buffer") return [];
@@ -212,9 +225,7 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
   if (op === "permute" && d && !d.realized && d.op === "dot" && !mat.has(d) && isLastTwoSwap(n)) {
     // The transposed product (schedule.ts): out = (A B)^T = B^T A^T, operands swapped and their
     // transposition flags flipped.
-    const [a, b] = d.srcs.map(dotOperand) as [ReturnType<typeof dotOperand>, ReturnType<typeof dotOperand>];
-    const T = (sh: readonly number[]) => [...sh.slice(0, -2), sh[sh.length - 1]!, sh[sh.length - 2]!];
-    return [{ kind: "routine", name: "dot", out: n, ins: [b.node, a.node], trans: [!b.trans, !a.trans], shapes: [T(d.srcs[1]!.shape), T(d.srcs[0]!.shape)], conv: null }];
+    return [dotRoutine(n, d.srcs[1]!, d.srcs[0]!, true)];
   }
   if (op === "dot" || op === "conv") {
     if (getBackend(n.device).routines[op]) {
@@ -223,8 +234,7 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
         const conv = x.pads ? { ...p, padding: p.padding.map(([a, b], i): [number, number] => [a + x.pads![i]![0], b + x.pads![i]![1]]) } : p;
         return [{ kind: "routine", name: op, out: n, ins: [x.node, routineSource(n.srcs[1]!)], trans: [false, false], shapes: [x.shape, n.srcs[1]!.shape], conv }];
       }
-      const [a, b] = n.srcs.map(dotOperand) as [ReturnType<typeof dotOperand>, ReturnType<typeof dotOperand>];
-      return [{ kind: "routine", name: op, out: n, ins: [a.node, b.node], trans: [a.trans, b.trans], shapes: [n.srcs[0]!.shape, n.srcs[1]!.shape], conv: null }];
+      return [dotRoutine(n, n.srcs[0]!, n.srcs[1]!, false)];
     }
   }
   if (numel(n.shape) === 0) return [{ kind: "kernel", kernel: new KernelBuilder(n, mat, null).kernel(n.shape, { k: "const", v: 0, dt: n.dtype }), out: n, ins: [], last: true }];
@@ -247,13 +257,7 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
       const group = ldiv(o[1]!, coutG);
       const ci = ladd(lmul(group, cinG), rc);
       const conds: Cond[] = [];
-      const xs = ks.map((_, i) => {
-        const at = ladd(ladd(lmul(o[i + 2]!, p.stride[i]!), lmul(rk[i]!, p.dilation[i]!)), -p.padding[i]![0]);
-        const c = simplifyCond({ lin: at, lo: 0, hi: X.shape[i + 2]! });
-        if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
-        else if (c !== true) conds.push(c);
-        return at;
-      });
+      const xs = ks.map((_, i) => convInputIndex(conds, o[i + 2]!, rk[i]!, i, p, X.shape[i + 2]!));
       const xv = b.build(X, [o[0]!, ci, ...xs], conds);
       const xg: VExpr = conds.length ? { k: "gate", valid: conds, src: xv, dt: X.dtype } : xv;
       const wv = b.build(W, [o[1]!, rc, ...rk], []);

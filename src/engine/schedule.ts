@@ -10,7 +10,7 @@
  */
 import { getBackend } from "./device.ts";
 import type { LazyNode } from "./lazy.ts";
-import { isContraction, isElementwise, isReduce } from "../ir/ops.ts";
+import { EXPENSIVE_ALU, isContraction, isElementwise, isReduce } from "../ir/ops.ts";
 import { numel, shapesEqual } from "../ir/shape.ts";
 import { buildKernels, type ScheduleItem } from "./lower.ts";
 
@@ -73,8 +73,6 @@ export function unrealizedGraph(targets: readonly LazyNode[]): LazyNode[] {
   return order;
 }
 
-/** Ops that cost several cheap ones to recompute. */
-const EXPENSIVE: ReadonlySet<string> = new Set(["exp", "log", "sin", "sqrt", "erf", "pow"]);
 /** A multi-consumer value costing more than this (in cheap ops per element) gets its own buffer. */
 const MAX_RECOMPUTE = 3;
 /**
@@ -194,7 +192,7 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
       }
     }
     const inlined = n.srcs.reduce((a, s) => a + (s.realized || mat.has(s) ? 0 : cost.get(s) ?? 0), 0);
-    const own = EXPENSIVE.has(op) ? 4 : isElementwise(op) ? 1 : op === "gather" ? 2 : op === "random" ? 8 : 0;
+    const own = EXPENSIVE_ALU.has(op) ? 4 : isElementwise(op) ? 1 : op === "gather" ? 2 : op === "random" ? 8 : 0;
     if ((isElementwise(op) || op === "gather" || op === "random") && users(n).length > 1 && own + inlined > MAX_RECOMPUTE && !mat.has(n)) {
       mat.add(n);
       costly.add(n);

@@ -152,6 +152,25 @@ export function simplifyCond(c: Cond): Cond | boolean {
   return c;
 }
 
+/**
+ * Adds to `conds` what keeps `lin` inside [0, size): nothing when it always is, a condition that
+ * never holds when it never is, else the bound itself. Returns `lin`.
+ */
+export function guardIndex(conds: Cond[], lin: Lin, size: number): Lin {
+  const c = simplifyCond({ lin, lo: 0, hi: size });
+  if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
+  else if (c !== true) conds.push(c);
+  return lin;
+}
+
+/**
+ * Where output position `y` and kernel tap `k` of a convolution read its input along spatial dim
+ * `i` (y·stride + k·dilation - padLow), guarded to [0, size) in `conds` (padding reads zero).
+ */
+export function convInputIndex(conds: Cond[], y: Lin, k: Lin, i: number, p: { stride: number[]; dilation: number[]; padding: [number, number][] }, size: number): Lin {
+  return guardIndex(conds, ladd(ladd(lmul(y, p.stride[i]!), lmul(k, p.dilation[i]!)), -p.padding[i]![0]), size);
+}
+
 export const condKey = (c: Cond): string => `${c.lo}<=${c.lin.key}<${c.hi}`;
 
 /** Row-major flat index of a multi-index into a contiguous buffer of `shape`. */

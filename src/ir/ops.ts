@@ -88,6 +88,9 @@ export const isElementwise = (p: Prim): p is ElementwisePrim =>
 export const isReduce = (p: Prim): p is ReducePrim => (REDUCE as readonly string[]).includes(p);
 export const isMovement = (p: Prim): p is MovementPrim => (MOVEMENT as readonly string[]).includes(p);
 export const isSource = (p: Prim): p is SourcePrim => (SOURCE as readonly string[]).includes(p);
+/** ALU ops that cost several cheap ones (a call or a long sequence on most devices). */
+export const EXPENSIVE_ALU: ReadonlySet<string> = new Set(["exp", "log", "sin", "sqrt", "erf", "pow"]);
+
 export const isContraction = (p: Prim): p is ContractionPrim => p === "dot" || p === "conv";
 
 /** Output dims of a conv along one spatial dim. */

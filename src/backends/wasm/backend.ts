@@ -15,7 +15,7 @@ import { DTYPES, type DType } from "../../ir/dtype.ts";
 import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
 import { kernelKey, type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
-import type { ConvParams } from "../../ir/ops.ts";
+import { type ConvParams, EXPENSIVE_ALU } from "../../ir/ops.ts";
 import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
@@ -63,11 +63,10 @@ export interface WasmBackendOptions {
 
 /** Work per output element (elementCost) below which a kernel is memory-bound: one thread. */
 const MIN_PARALLEL_COST = 8;
-const EXPENSIVE_OPS = new Set(["exp", "log", "sin", "erf", "pow", "mod"]);
 
 /** Rough operations per output element: ALU ops (transcendentals 16), loads, times reduction steps. */
 function elementCost(k: Kernel): number {
-  const count = (roots: VExpr[]) => topoExprs(roots).reduce((a, e) => a + (e.k === "alu" ? (EXPENSIVE_OPS.has(e.op) ? 16 : e.op === "div" || e.op === "sqrt" ? 4 : 1) : e.k === "load" ? 1 : 0), 0);
+  const count = (roots: VExpr[]) => topoExprs(roots).reduce((a, e) => a + (e.k === "alu" ? (EXPENSIVE_ALU.has(e.op) ? 16 : e.op === "div" || e.op === "mod" ? 4 : 1) : e.k === "load" ? 1 : 0), 0);
   const steps = k.reduce ? k.reduce.shape.reduce((a, b) => a * b, 1) : 0;
   return Math.max(1, count([k.value]) + (k.reduce ? steps * Math.max(1, count([k.reduce.body])) : 0));
 }
@@ -119,7 +118,8 @@ export class WasmBackend implements Backend {
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports & { par: number }>();
   private readonly dotKernels = new Map<string, Compiled>();
-  private readonly convKernels = new Map<string, Compiled>();
+  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv), by key. */
+  private readonly routineKernels = new Map<string, Compiled>();
 
   constructor(opts: WasmBackendOptions = {}) {
     this.name = opts.name ?? "wasm";
@@ -173,10 +173,10 @@ export class WasmBackend implements Backend {
   // ---- kernels -----------------------------------------------------------------------------------
 
   /**
-   * `layout`: a routine's copy kernel (unfold, permute, transpose), whose index arithmetic costs
-   * more than its one load suggests: split over threads by work alone.
+   * `byWork`: split over threads by work alone (a routine's layout kernels, whose index arithmetic
+   * costs more than their one load suggests).
    */
-  compile(k: Kernel, layout = false): Compiled {
+  compile(k: Kernel, byWork = false): Compiled {
     try {
       const { bytes, whats, imports } = emitKernel(k, this.mem.shared);
       const oob = (w: number, v: number, size: number): never => {
@@ -195,7 +195,7 @@ export class WasmBackend implements Backend {
       // element), nor for kernels importing functions workers lack, nor for kernels that mostly
       // move memory (a second core adds no bandwidth; measured slower on two cores).
       const par = this.pool && sd >= 0 && k.store.mode === "set" && imports.every((i) => WORKER_IMPORTS.has(i))
-        && work >= this.parallelMinWork && (layout || perElement >= MIN_PARALLEL_COST)
+        && work >= this.parallelMinWork && (byWork || perElement >= MIN_PARALLEL_COST)
         ? this.pool.register(module, "kernel") : -1;
       return { kind: "wasm", fn: inst.exports.kernel as (...args: number[]) => void, par, splitSize: sd >= 0 ? k.shape[sd]! : 1, work };
     } catch (e) {
@@ -235,7 +235,7 @@ export class WasmBackend implements Backend {
       parts.push(a);
     }
     this.stats.parallelRuns++;
-    pool.run(c.par, parts, () => c.fn(...parts[0]!), c.fn);
+    pool.run(c.par, parts, c.fn);
   }
 
   // ---- routines ----------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ export class WasmBackend implements Backend {
   private transposed(dt: DType, src: number, batch: number, rows: number, cols: number): number {
     const dst = this.mem.allocScratch(batch * rows * cols * DTYPES[dt].bytes);
     const k = transposeKernel(dt, batch, rows, cols);
-    this.runAt(this.cachedKernel(this.convKernels, k), k, [dst, src]);
+    this.runAt(this.routineKernel(k), k, [dst, src]);
     return dst;
   }
 
@@ -298,10 +298,11 @@ export class WasmBackend implements Backend {
     }
   }
 
-  private cachedKernel(cache: Map<string, Compiled>, k: Kernel): Compiled {
+  /** A routine's kernel, compiled once per structure and split over threads by work alone. */
+  private routineKernel(k: Kernel): Compiled {
     const key = kernelKey(k);
-    let p = cache.get(key);
-    if (!p) cache.set(key, (p = this.compile(k, cache === this.convKernels)));
+    let p = this.routineKernels.get(key);
+    if (!p) this.routineKernels.set(key, (p = this.compile(k, true)));
     return p;
   }
 
@@ -315,7 +316,7 @@ export class WasmBackend implements Backend {
     const dt = out.dtype;
     if (x.size === 0 || w.size === 0 || (dt !== "float32" && dt !== "float64")) {
       this.stats.convDirectCalls++;
-      this.run(this.cachedKernel(this.convKernels, directConvKernel(dt, xShape, wShape, p)), [out, x, w], []);
+      this.run(this.routineKernel(directConvKernel(dt, xShape, wShape, p)), [out, x, w], []);
       return;
     }
     this.stats.convGemmCalls++;
@@ -329,7 +330,7 @@ export class WasmBackend implements Backend {
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
         const unfold = im2colKernel(dt, count, xShape, wShape, p);
-        this.runAt(this.cachedKernel(this.convKernels, unfold), unfold, [cols, x.off + n0 * imageSize * E]);
+        this.runAt(this.routineKernel(unfold), unfold, [cols, x.off + n0 * imageSize * E]);
         // With one image the products are already in the output's layout.
         const dst = count > 1 ? prodAt : out.off + n0 * G * coutG * P * E;
         for (let g = 0; g < G; g++) {
@@ -337,7 +338,7 @@ export class WasmBackend implements Backend {
         }
         if (count > 1) {
           const perm = unpermuteKernel(dt, count, G, coutG, P);
-          this.runAt(this.cachedKernel(this.convKernels, perm), perm, [out.off + n0 * G * coutG * P * E, prodAt]);
+          this.runAt(this.routineKernel(perm), perm, [out.off + n0 * G * coutG * P * E, prodAt]);
         }
       }
     } finally {
@@ -361,12 +362,12 @@ export class WasmBackend implements Backend {
     const cols = this.mem.allocScratch(nb * perImage * E);
     try {
       const tk = transposeKernel(dt, c, K, cin);
-      this.runAt(this.cachedKernel(this.convKernels, tk), tk, [wt, w.off]);
+      this.runAt(this.routineKernel(tk), tk, [wt, w.off]);
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
         for (let i = 0; i < count; i++) this.gemmAt(dt, cols + i * perImage * E, wt, x.off + (n0 + i) * cin * X * E, c * K, cin, X);
         const gather = col2imKernel(dt, count, c, ks, xs);
-        this.runAt(this.cachedKernel(this.convKernels, gather), gather, [out.off + n0 * c * Y * E, cols]);
+        this.runAt(this.routineKernel(gather), gather, [out.off + n0 * c * Y * E, cols]);
       }
     } finally {
       this.mem.release(wt, c * K * cin * E);
@@ -406,7 +407,7 @@ export class WasmBackend implements Backend {
             const lo = t0 * 4, hi = t === T - 1 ? m : t1 * 4;
             parts.push([ai + lo * k * E, bp, cc + lo * ldc * E, hi - lo, k, np, k, ldc, ap + t * MC * KC * E]);
           }
-          pool!.run(g.par, parts, () => g.gemm(...(parts[0] as Parameters<GemmExports["gemm"]>)), g.gemm as (...x: number[]) => void);
+          pool!.run(g.par, parts, g.gemm as (...x: number[]) => void);
         } else {
           g.gemm(ai, bp, cc, m, k, np, k, ldc, ap);
         }

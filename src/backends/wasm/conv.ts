@@ -9,7 +9,7 @@
  */
 import { convOutSize, type ConvParams } from "../../ir/ops.ts";
 import type { DType } from "../../ir/dtype.ts";
-import { type Cond, flatIndex, ladd, lconst, ldiv, lmul, lvar, simplifyCond, type Lin } from "../../ir/index-expr.ts";
+import { type Cond, convInputIndex, flatIndex, guardIndex, ladd, ldiv, lmul, lvar } from "../../ir/index-expr.ts";
 import type { Kernel, VExpr } from "../../ir/kernel.ts";
 
 /** The sizes a conv routine call works with. */
@@ -28,11 +28,14 @@ export interface ConvPlan {
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
+/** The output's spatial dims. */
+function outSpatial(xShape: readonly number[], wShape: readonly number[], p: ConvParams): number[] {
+  return xShape.slice(2).map((x, i) => convOutSize(x, wShape[i + 2]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+}
+
 export function planConv(xShape: readonly number[], wShape: readonly number[], p: ConvParams): ConvPlan {
-  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
-  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const ks = wShape.slice(2), ys = outSpatial(xShape, wShape, p);
   const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
-  void nsp;
   return { n: xShape[0]!, groups: p.groups, cinG, coutG, rows: cinG * prod(ks), positions: prod(ys), imageSize: prod(xShape.slice(1)) };
 }
 
@@ -41,21 +44,13 @@ export function planConv(xShape: readonly number[], wShape: readonly number[], p
  * y·stride + k·dilation - padLow], zero outside the input.
  */
 export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
-  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
-  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2), ys = outSpatial(xShape, wShape, p);
   const cin = xShape[1]!, cinG = wShape[1]!, G = p.groups;
   const shape = [nb, G, cinG, ...ks, ...ys];
   const o = shape.map((s, i) => lvar(`o${i}`, s));
   const ob = o[0]!, og = o[1]!, oc = o[2]!, ok = o.slice(3, 3 + nsp), oy = o.slice(3 + nsp);
   const conds: Cond[] = [];
-  const at: Lin[] = [];
-  for (let i = 0; i < nsp; i++) {
-    const v = ladd(ladd(lmul(oy[i]!, p.stride[i]!), lmul(ok[i]!, p.dilation[i]!)), -p.padding[i]![0]);
-    const c = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
-    if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
-    else if (c !== true) conds.push(c);
-    at.push(v);
-  }
+  const at = xs.map((x, i) => convInputIndex(conds, oy[i]!, ok[i]!, i, p, x));
   const idx = flatIndex([ob, ladd(lmul(og, cinG), oc), ...at], [nb, cin, ...xs]);
   // An index outside the input is clamped by the gate's condition before the load is made.
   const load: VExpr = { k: "load", buf: 1, idx, valid: conds, dt };
@@ -74,21 +69,14 @@ export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], w
  * dtypes the GEMM does not take.
  */
 export function directConvKernel(dt: DType, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
-  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2);
-  const ys = xs.map((x, i) => convOutSize(x, ks[i]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
+  const ks = wShape.slice(2), xs = xShape.slice(2);
   const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
-  const shape = [xShape[0]!, wShape[0]!, ...ys];
+  const shape = [xShape[0]!, wShape[0]!, ...outSpatial(xShape, wShape, p)];
   const o = shape.map((s, i) => lvar(`o${i}`, s));
   const rc = lvar("r0", cinG), rk = ks.map((k, i) => lvar(`r${i + 1}`, k));
   const ci = ladd(lmul(ldiv(o[1]!, coutG), cinG), rc);
   const conds: Cond[] = [];
-  const at = ks.map((_, i) => {
-    const v = ladd(ladd(lmul(o[i + 2]!, p.stride[i]!), lmul(rk[i]!, p.dilation[i]!)), -p.padding[i]![0]);
-    const c = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
-    if (c === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
-    else if (c !== true) conds.push(c);
-    return v;
-  });
+  const at = xs.map((x, i) => convInputIndex(conds, o[i + 2]!, rk[i]!, i, p, x));
   const xv: VExpr = { k: "load", buf: 1, idx: flatIndex([o[0]!, ci, ...at], xShape), valid: conds, dt };
   const xg: VExpr = conds.length ? { k: "gate", valid: conds, src: xv, dt } : xv;
   const wv: VExpr = { k: "load", buf: 2, idx: flatIndex([o[1]!, rc, ...rk], wShape), valid: [], dt };
@@ -121,13 +109,7 @@ export function col2imKernel(dt: DType, nb: number, c: number, ks: readonly numb
   const o = shape.map((s, i) => lvar(`o${i}`, s));
   const rk = ks.map((k, i) => lvar(`r${i}`, k));
   const conds: Cond[] = [];
-  const at = ks.map((k, i) => {
-    const v = ladd(ladd(o[i + 2]!, rk[i]!), -(k - 1));
-    const cnd = simplifyCond({ lin: v, lo: 0, hi: xs[i]! });
-    if (cnd === false) conds.push({ lin: lconst(-1), lo: 0, hi: 1 });
-    else if (cnd !== true) conds.push(cnd);
-    return v;
-  });
+  const at = ks.map((k, i) => guardIndex(conds, ladd(ladd(o[i + 2]!, rk[i]!), -(k - 1)), xs[i]!));
   const load: VExpr = { k: "load", buf: 1, idx: flatIndex([o[0]!, o[1]!, ...rk, ...at], [nb, c, ...ks, ...xs]), valid: conds, dt };
   const body: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
   return {

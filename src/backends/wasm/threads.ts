@@ -128,17 +128,17 @@ export class ThreadPool {
   }
 
   /**
-   * Runs function `id` once per thread: worker w with `args[w + 1]`, and the caller's share,
-   * `self()`, meanwhile (the caller also runs, with `fn`, the shares of workers not started yet).
-   * Returns when all are done; throws if a worker's call failed.
+   * Runs function `id` once per share of `args`: share 0 on the calling thread with `fn` (the same
+   * function, instantiated here), share w + 1 on worker w. Shares without a started worker run
+   * on the calling thread too. Returns when all are done; throws if a worker's call failed.
    */
-  run(id: number, args: readonly (readonly number[])[], self: () => void, fn: (...a: number[]) => void): void {
+  run(id: number, args: readonly (readonly number[])[], fn: (...a: number[]) => void): void {
     const ws = this.workers;
-    const started: WorkerSlot[] = [], mine: (readonly number[])[] = [];
-    for (let w = 0; w < ws.length && w + 1 < args.length; w++) {
-      const s = ws[w]!, a = args[w + 1]!;
-      // A worker still starting up: its share runs here instead of waiting for it.
-      if (!s.ready && !(s.ready = Atomics.load(s.i32, READY) === 1)) { mine.push(a); continue; }
+    const started: WorkerSlot[] = [], mine: (readonly number[])[] = [args[0]!];
+    for (let w = 0; w + 1 < args.length; w++) {
+      const s = ws[w], a = args[w + 1]!;
+      // No worker for this share, or one still starting up: it runs here instead of waiting.
+      if (!s || (!s.ready && !(s.ready = Atomics.load(s.i32, READY) === 1))) { mine.push(a); continue; }
       started.push(s);
       if (a.length > MAX_ARGS) throw new Error(`internal: ${a.length} arguments for a worker job (at most ${MAX_ARGS})`);
       if (s.sent < this.modules.length) {
@@ -155,7 +155,6 @@ export class ThreadPool {
     }
     let failed = false;
     try {
-      self();
       for (const a of mine) fn(...a);
     } finally {
       for (const s of started) {
