@@ -1,7 +1,8 @@
 /**
  * fp32 and fp64 GEMM on the wasm backend: its own SIMD GEMM (on its worker threads, see
  * STRATA_THREADS) and the system BLAS path (OpenBLAS through koffi, its own threads), C = A @ B for
- * square sizes 512..2048, through the backend's `dot` routine on buffers in the wasm memory. Prints GFLOP/s (2 n^3 flops per product).
+ * square sizes 512..2048, through the backend's `dot` routine on buffers in the wasm memory.
+ * Prints GFLOP/s (2 n^3 flops per product).
  *
  *   npx tsx bench/gemm.ts [sizes...]     e.g. npx tsx bench/gemm.ts 512 1024
  */
