@@ -64,9 +64,12 @@ export interface WasmBackendOptions {
 /** Work per output element (elementCost) below which a kernel is memory-bound: one thread. */
 const MIN_PARALLEL_COST = 8;
 
-/** Rough operations per output element: ALU ops (transcendentals 16), loads, times reduction steps. */
+/**
+ * Rough operations per output element: ALU ops (div and sqrt 4, exp/log/sin/erf/pow and mod 16,
+ * others 1) and loads, the reduction's body once per step.
+ */
 function elementCost(k: Kernel): number {
-  const count = (roots: VExpr[]) => topoExprs(roots).reduce((a, e) => a + (e.k === "alu" ? (EXPENSIVE_ALU.has(e.op) ? 16 : e.op === "div" || e.op === "mod" ? 4 : 1) : e.k === "load" ? 1 : 0), 0);
+  const count = (roots: VExpr[]) => topoExprs(roots).reduce((a, e) => a + (e.k === "alu" ? (e.op === "div" || e.op === "sqrt" ? 4 : EXPENSIVE_ALU.has(e.op) || e.op === "mod" ? 16 : 1) : e.k === "load" ? 1 : 0), 0);
   const steps = k.reduce ? k.reduce.shape.reduce((a, b) => a * b, 1) : 0;
   return Math.max(1, count([k.value]) + (k.reduce ? steps * Math.max(1, count([k.reduce.body])) : 0));
 }
