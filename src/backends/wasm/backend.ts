@@ -91,6 +91,8 @@ type Compiled =
 export interface WasmStats {
   /** Kernels compiled to wasm, and those that fell back to the js renderer. */
   wasmKernels: number;
+  /** Of the wasm kernels, those whose output loop runs in SIMD lanes. */
+  vectorKernels: number;
   jsKernels: number;
   /** Why kernels fell back (reason -> count). */
   fallbacks: Record<string, number>;
@@ -116,7 +118,7 @@ export class WasmBackend implements Backend {
   private readonly parallelMinWork: number;
   readonly blas: Blas | null;
   readonly strict: boolean;
-  readonly stats: WasmStats = { wasmKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
+  readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports & { par: number }>();
@@ -181,7 +183,7 @@ export class WasmBackend implements Backend {
    */
   compile(k: Kernel, byWork = false): Compiled {
     try {
-      const { bytes, whats, imports } = emitKernel(k, this.mem.shared);
+      const { bytes, whats, imports, vectorized } = emitKernel(k, this.mem.shared);
       const oob = (w: number, v: number, size: number): never => {
         throw new IndexError(`${whats[w]}: index ${v} is out of bounds for dimension with size ${size}`);
       };
@@ -192,6 +194,7 @@ export class WasmBackend implements Backend {
       const module = new Wasm.Module(bytes);
       const inst = new Wasm.Instance(module, { env });
       this.stats.wasmKernels++;
+      if (vectorized) this.stats.vectorKernels++;
       const sd = splitDim(k.shape);
       const perElement = elementCost(k), work = k.shape.reduce((a, b) => a * b, 1) * perElement;
       // Threads share a kernel's outputs: not for scatter-adds (two threads could add to one

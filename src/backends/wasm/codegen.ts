@@ -16,6 +16,7 @@ import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts
 import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { Fn, ModuleBuilder, Op, OpFC, T, type ValType } from "./encoder.ts";
 import { expFn, logFn } from "./math.ts";
+import { LANES, planVector, vectorBodyEmitter } from "./vector.ts";
 
 export class Unsupported extends Error {}
 
@@ -42,6 +43,8 @@ export interface EmittedKernel {
   whats: string[];
   /** The JavaScript functions the module imports (see IMPORTS). */
   imports: string[];
+  /** The output loop runs four outputs a step in SIMD lanes (vector.ts). */
+  vectorized: boolean;
 }
 
 /** Names of the JavaScript functions a kernel module may import, with their signatures. */
@@ -68,7 +71,7 @@ export function splitDim(shape: readonly number[]): number {
 }
 
 /** `sharedMemory`: import the memory as shared (the backend runs worker threads). */
-export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
+export function emitKernel(k: Kernel, sharedMemory = false, vectorize = true): EmittedKernel {
   const outDt = k.bufs[0]!.dtype;
   for (const b of k.bufs) vt(b.dtype);
   if (vt(k.value.dt) !== vt(outDt) || (k.value.dt !== outDt && !(k.value.dt === "bool" && outDt === "uint8"))) no("store dtype");
@@ -573,30 +576,60 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
     f.set(accLocal);
   };
 
-  const outVars = k.shape.map((_, i) => `o${i}`);
-  nest(outVars, k.shape, () => {
-    pre.forEach(emit);
-    if (red) {
-      accInit();
-      if (!red.shape.includes(0)) {
-        nest(red.shape.map((_, i) => `r${i}`), red.shape, () => {
-          inner.forEach(emit);
-          reduceStep();
-        });
-      }
-    }
-    post.forEach(emit);
+  const storeScalar = (push: () => void) => {
     address(0, k.store.idx, outDt);
-    if (k.store.mode === "set") val(k.value);
+    if (k.store.mode === "set") push();
     else {
       address(0, k.store.idx, outDt); load(outDt);
-      val(k.value);
+      push();
       const t = vt(outDt);
       if (t === T.i32) { f.op(Op.i32Add); if (outDt === "uint8") f.i32(255).op(Op.i32And); }
       else fop(t, Op.f32Add, Op.f64Add);
     }
     store(outDt);
-  }, 0, split);
+  };
+  const redVars = red ? red.shape.map((_, i) => `r${i}`) : [];
+  const scalarBody = () => {
+    pre.forEach(emit);
+    if (red) {
+      accInit();
+      if (!red.shape.includes(0)) nest(redVars, red.shape, () => { inner.forEach(emit); reduceStep(); });
+    }
+    post.forEach(emit);
+    storeScalar(() => val(k.value));
+  };
+
+  const outVars = k.shape.map((_, i) => `o${i}`);
+  const plan = vectorize ? planVector(k, order) : null;
+  if (!plan) nest(outVars, k.shape, scalarBody, 0, split);
+  else {
+    const vectorBody = vectorBodyEmitter({
+      f, k, local, loopVar, emit, val, conds, lin, address, storeScalar,
+      reduceLoops: (body) => nest(redVars, red!.shape, body),
+      accInit, reduceStep,
+    }, plan);
+    const vd = plan.dim, x = loopVar.get(outVars[vd]!)!;
+    const trailing = outVars.slice(vd + 1).map((n) => loopVar.get(n)!);
+    // The vectorized dim: four outputs a step while four remain, then one at a time. Its range is
+    // the split range when it is the split dim.
+    const vectorLoops = () => {
+      const end = vd === split ? splitHi : f.local(T.i32);
+      if (vd === split) f.get(splitLo).set(x);
+      else f.i32(k.shape[vd]!).set(end).i32(0).set(x);
+      f.block().loop();
+      f.get(x).i32(LANES).op(Op.i32Add).get(end).op(Op.i32GtS).brIf(1);
+      for (const t of trailing) f.i32(0).set(t);
+      vectorBody(pre, inner, post);
+      f.get(x).i32(LANES).op(Op.i32Add).set(x).br(0);
+      f.end().end();
+      f.block().loop();
+      f.get(x).get(end).op(Op.i32GeS).brIf(1);
+      nest(outVars, k.shape, scalarBody, vd + 1);
+      f.get(x).i32(1).op(Op.i32Add).set(x).br(0);
+      f.end().end();
+    };
+    nest(outVars.slice(0, vd), k.shape.slice(0, vd), vectorLoops, 0, split);
+  }
   mb.addFunc("kernel", f);
-  return { bytes: mb.encode(), whats, imports: [...need] };
+  return { bytes: mb.encode(), whats, imports: [...need], vectorized: plan !== null };
 }

@@ -5,11 +5,35 @@
  * Math.exp and Math.log give, but for values within that distance of a float32 rounding boundary
  * (about one in ten million). float64 kernels keep Math's functions, for identical doubles.
  */
-import { Fn, Op, OpFC, T } from "./encoder.ts";
+import { Fn, Op, OpFC, T, type ValType } from "./encoder.ts";
 
-const LN2_HI = 0.6931471803691238; // ln 2 split so that k * LN2_HI is exact for |k| < 2^11
-const LN2_LO = 1.9082149292705877e-10;
-const INV_LN2 = 1.4426950408889634;
+export const LN2_HI = 0.6931471803691238; // ln 2 split so that k * LN2_HI is exact for |k| < 2^11
+export const LN2_LO = 1.9082149292705877e-10;
+export const INV_LN2 = 1.4426950408889634;
+/** exp's argument is clamped to [EXP_LO, EXP_HI], where the result is already 0 or infinite. */
+export const EXP_LO = -745.2;
+export const EXP_HI = 709.8;
+const fact = (n: number): number => (n <= 1 ? 1 : n * fact(n - 1));
+/** The Taylor coefficients 1/n! of e^r, n = 0 to 11. */
+const EXP_COEFFS: readonly number[] = Array.from({ length: 12 }, (_, n) => 1 / fact(n));
+
+/**
+ * Pushes e^r's polynomial for the value in local r (f64, or two f64 lanes): Estrin's scheme, whose
+ * dependency chains are about a third as long as Horner's, so that consecutive elements overlap.
+ * The scalar and the two-lane exp both emit it, so their lanes round alike.
+ */
+export function expPoly(f: Fn, t: ValType, r: number, mul: () => void, add: () => void, konst: (v: number) => void): void {
+  const r2 = f.local(t), r4 = f.local(t), r8 = f.local(t), a = EXP_COEFFS;
+  f.get(r).get(r); mul(); f.set(r2);
+  f.get(r2).get(r2); mul(); f.set(r4);
+  f.get(r4).get(r4); mul(); f.set(r8);
+  // a[2i] + a[2i+1] r
+  const pair = (i: number) => { konst(a[2 * i + 1]!); f.get(r); mul(); konst(a[2 * i]!); add(); };
+  // pair(2j) + pair(2j+1) r^2
+  const quad = (j: number) => { pair(2 * j + 1); f.get(r2); mul(); pair(2 * j); add(); };
+  // quad(2) r^8 + (quad(1) r^4 + quad(0))
+  quad(2); f.get(r8); mul(); quad(1); f.get(r4); mul(); quad(0); add(); add();
+}
 
 /** 2^j for j an i32 on the stack in [-1022, 1023]: the exponent bits of a double. */
 function pow2(f: Fn): void {
@@ -20,14 +44,13 @@ function pow2(f: Fn): void {
 export function expFn(): Fn {
   const f = new Fn([T.f64], [T.f64]);
   const x = 0, k = f.local(T.f64), r = f.local(T.f64), p = f.local(T.f64), ki = f.local(T.i32);
+  const op = (o: number) => () => f.op(o);
   // Clamp to where the result is neither 0 nor infinite only at the edges; NaN passes through.
-  f.get(x).f64(-745.2).op(Op.f64Max).f64(709.8).op(Op.f64Min).set(x);
+  f.get(x).f64(EXP_LO).op(Op.f64Max).f64(EXP_HI).op(Op.f64Min).set(x);
   f.get(x).f64(INV_LN2).op(Op.f64Mul).op(Op.f64Nearest).set(k);
   f.get(x).get(k).f64(LN2_HI).op(Op.f64Mul).op(Op.f64Sub).get(k).f64(LN2_LO).op(Op.f64Mul).op(Op.f64Sub).set(r);
-  // Horner on the Taylor coefficients 1/n!, n = 11 down to 0.
-  const fact = (n: number): number => (n <= 1 ? 1 : n * fact(n - 1));
-  f.f64(1 / fact(11)).set(p);
-  for (let n = 10; n >= 0; n--) f.get(p).get(r).op(Op.f64Mul).f64(1 / fact(n)).op(Op.f64Add).set(p);
+  expPoly(f, T.f64, r, op(Op.f64Mul), op(Op.f64Add), (v) => f.f64(v));
+  f.set(p);
   f.get(k).fc(OpFC.i32TruncSatF64S).set(ki);
   // 2^k in two factors, each a normal double, for k in [-1075, 1024].
   f.get(p).get(ki).i32(1).op(Op.i32ShrS);

@@ -1,0 +1,70 @@
+/**
+ * Two lanes at a time of the float64 exp in math.ts: the same operations in the same order on
+ * each lane, so every lane rounds exactly as the scalar function does (and so as the js backend
+ * once the result is rounded to float32). Kernels use it for float32 exp on four lanes, as two
+ * pairs promoted to float64.
+ *
+ * It is emitted inline in the kernel, with its constants in locals set once before the loops:
+ * the engine materializes a v128 constant with several instructions at each use, which made the
+ * constants cost more than the arithmetic.
+ */
+import { Fn, T } from "./encoder.ts";
+import { EXP_HI, EXP_LO, expPoly, INV_LN2, LN2_HI, LN2_LO } from "./math.ts";
+import { V } from "./simd-ops.ts";
+
+export class Exp64x2 {
+  private readonly consts = new Map<number, number>();
+  private readonly k: number;
+  private readonly r: number;
+  private readonly ki: number;
+  private readonly half: number;
+  private readonly bias: number;
+
+  /** Allocates the locals and sets the constants: call where the code runs once (before loops). */
+  constructor(private readonly f: Fn) {
+    const values: number[] = [EXP_LO, EXP_HI, INV_LN2, LN2_HI, LN2_LO];
+    // The polynomial's coefficients, as expPoly asks for them.
+    expPoly(new Fn([T.v128]), T.v128, 0, () => {}, () => {}, (v) => values.push(v));
+    for (const v of values) {
+      if (this.consts.has(v)) continue;
+      const l = f.local(T.v128);
+      f.f64(v).fd(V.f64x2Splat).set(l);
+      this.consts.set(v, l);
+    }
+    this.bias = f.local(T.v128);
+    f.i64(1023n).fd(V.i64x2Splat).set(this.bias);
+    this.k = f.local(T.v128);
+    this.r = f.local(T.v128);
+    this.ki = f.local(T.v128);
+    this.half = f.local(T.v128);
+  }
+
+  private c(v: number): void {
+    this.f.get(this.consts.get(v)!);
+  }
+
+  /** Pushes exp of each lane of the f64x2 in local x (which it overwrites). */
+  emit(x: number): void {
+    const { f, k, r, ki, half } = this;
+    f.get(x);
+    this.c(EXP_LO);
+    f.fd(V.f64x2Max);
+    this.c(EXP_HI);
+    f.fd(V.f64x2Min).set(x);
+    f.get(x); this.c(INV_LN2); f.fd(V.f64x2Mul).fd(V.f64x2Nearest).set(k);
+    f.get(x).get(k); this.c(LN2_HI); f.fd(V.f64x2Mul).fd(V.f64x2Sub).get(k); this.c(LN2_LO); f.fd(V.f64x2Mul).fd(V.f64x2Sub).set(r);
+    expPoly(f, T.v128, r, () => f.fd(V.f64x2Mul), () => f.fd(V.f64x2Add), (v) => this.c(v));
+    // k as two i32 lanes, halved so that each power of two is a normal double.
+    f.get(k).fd(V.i32x4TruncSatF64x2SZero).tee(ki).i32(1).fd(V.i32x4ShrS).set(half);
+    f.get(half);
+    this.pow2();
+    f.fd(V.f64x2Mul).get(ki).get(half).fd(V.i32x4Sub);
+    this.pow2();
+    f.fd(V.f64x2Mul);
+  }
+
+  /** 2^j for the two low i32 lanes j of the v128 on the stack: the exponent bits of two doubles. */
+  private pow2(): void {
+    this.f.fd(V.i64x2ExtendLowI32x4S).get(this.bias).fd(V.i64x2Add).i32(52).fd(V.i64x2Shl);
+  }
+}

@@ -1,0 +1,449 @@
+/**
+ * Vectorized kernels: four outputs at a time along the innermost output dim (of size > 1), in
+ * 128-bit SIMD lanes. Each lane computes exactly what the scalar code computes for its output
+ * (the same operations on the same values in the same order, reductions included), so results
+ * stay identical to the js backend's; what changes is that four outputs share each instruction,
+ * and that a reduction carries four independent chains instead of one.
+ *
+ * Values that do not depend on the vectorized dim stay scalar and are splatted where a vector op
+ * needs them. Ops with a SIMD form (float32 arithmetic, compares, selects, casts, exp through two
+ * float64 pairs, contiguous and strided loads, contiguous stores) run as SIMD; any other op on
+ * varying values runs lane by lane through the scalar emitter, with the loop variable set to each
+ * lane's index, so the vector path covers every kernel whose varying values are 32-bit.
+ */
+import type { DType } from "../../ir/dtype.ts";
+import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
+import type { Kernel, VExpr } from "../../ir/kernel.ts";
+import { Fn, Op, T } from "./encoder.ts";
+import { Exp64x2 } from "./simd-math.ts";
+import { V } from "./simd-ops.ts";
+
+export const LANES = 4;
+
+/** What the vector emitter borrows from the scalar one (codegen.ts). */
+export interface ScalarEmitter {
+  readonly f: Fn;
+  readonly k: Kernel;
+  /** Scalar locals of the kernel's non-constant expressions. */
+  readonly local: ReadonlyMap<VExpr, number>;
+  /** Local of each loop variable (o0, o1, ..., r0, ...). */
+  readonly loopVar: ReadonlyMap<string, number>;
+  /** Computes e into its scalar local, with the scalar locals of its operands set. */
+  emit(e: VExpr): void;
+  /** Pushes e's scalar value. */
+  val(e: VExpr): void;
+  /** Pushes 1 where every condition holds, else 0. */
+  conds(cs: readonly Cond[]): void;
+  /** Pushes an index expression (i32). */
+  lin(l: Lin): void;
+  /** Pushes the byte address of bufs[buf][idx]. */
+  address(buf: number, idx: Lin, dt: DType): void;
+  /** Stores the value `push` pushes at the output index (set or add, as the kernel says). */
+  storeScalar(push: () => void): void;
+  /** Emits the reduction loops around `body`. */
+  reduceLoops(body: () => void): void;
+  /** The scalar reduction's init and step (when its body does not vary along the lanes). */
+  accInit(): void;
+  reduceStep(): void;
+}
+
+export interface VectorPlan {
+  /** The output dim whose loop runs four outputs at a time. */
+  readonly dim: number;
+  /** Expressions whose value differs between lanes. */
+  readonly varying: ReadonlySet<VExpr>;
+}
+
+const LANE_DTYPES = new Set<DType>(["float32", "int32", "uint8", "bool"]);
+
+/** The coefficient of `v` in l when l depends on it only linearly (null if through div/mod/data). */
+function linearCoef(l: Lin, v: string, varying: ReadonlySet<VExpr>): number | null {
+  let coef = 0;
+  for (const t of l.terms) {
+    const a = t.atom;
+    if (a.k === "var") { if (a.name === v) coef += t.coef; }
+    else if (atomVaries(a, v, varying)) return null;
+  }
+  return coef;
+}
+function linVaries(l: Lin, v: string, varying: ReadonlySet<VExpr>): boolean {
+  return l.terms.some((t) => atomVaries(t.atom, v, varying));
+}
+function atomVaries(a: Atom, v: string, varying: ReadonlySet<VExpr>): boolean {
+  return a.k === "var" ? a.name === v : a.k === "val" ? varying.has(a.of) : linVaries(a.of, v, varying);
+}
+/** The expressions read through data-dependent index atoms of l. */
+function linVals(l: Lin, out: VExpr[]): VExpr[] {
+  for (const t of l.terms) {
+    if (t.atom.k === "val") out.push(t.atom.of);
+    else if (t.atom.k !== "var") linVals(t.atom.of, out);
+  }
+  return out;
+}
+/** Operands of e: its source expressions and those its indices and conditions read. */
+function operands(e: VExpr): VExpr[] {
+  const out: VExpr[] = [];
+  const cs = (c: readonly Cond[]) => c.forEach((x) => linVals(x.lin, out));
+  switch (e.k) {
+    case "load": linVals(e.idx, out); cs(e.valid); break;
+    case "index": linVals(e.lin, out); break;
+    case "alu": out.push(...e.srcs); break;
+    case "gate": out.push(e.src); cs(e.valid); break;
+    case "random": linVals(e.counter, out); break;
+    case "check": out.push(e.src); cs(e.valid); break;
+    case "const": case "acc": break;
+    default: e satisfies never;
+  }
+  return out;
+}
+
+/** float32 ops with a SIMD form (the rest of the varying ops run lane by lane). */
+function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
+  const dt = e.dt, src = e.srcs[0]!.dt;
+  switch (e.op) {
+    case "neg": case "add": case "mul": return dt !== "uint8" || e.op !== "neg";
+    case "div": case "sqrt": case "recip": case "trunc": case "max": case "exp": return dt === "float32";
+    case "cmplt": case "cmpeq": return src === "float32" || src === "int32" || src === "uint8" || src === "bool";
+    case "where": return true;
+    case "cast":
+      return (src === "bool" && (dt === "float32" || dt === "int32" || dt === "uint8"))
+        || (src === "int32" && (dt === "float32" || dt === "bool" || dt === "uint8"))
+        || (src === "uint8" && (dt === "int32" || dt === "bool" || dt === "float32"))
+        || (src === "float32" && dt === "bool") || src === dt;
+    default: return false;
+  }
+}
+
+/**
+ * Whether and along which dim a kernel is vectorized: the innermost output dim of size > 1, when
+ * it has at least 8 outputs, every value varying along it is 32-bit, a varying reduction is a
+ * float32 sum, product or max, varying loads are contiguous or evenly strided, and lane-by-lane
+ * ops do not outnumber the SIMD ones.
+ */
+export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | null {
+  let dim = k.shape.length - 1;
+  while (dim >= 0 && k.shape[dim] === 1) dim--;
+  if (dim < 0 || k.shape[dim]! < 2 * LANES) return null;
+  const v = `o${dim}`;
+  const varying = new Set<VExpr>();
+  const red = k.reduce;
+  let native = 0, perLane = 0;
+  for (const e of order) {
+    let vary: boolean;
+    switch (e.k) {
+      case "const": vary = false; break;
+      case "acc": vary = red !== null && varying.has(red.body); break;
+      case "load": vary = linVaries(e.idx, v, varying) || e.valid.some((c) => linVaries(c.lin, v, varying)); break;
+      case "index": vary = linVaries(e.lin, v, varying); break;
+      case "random": vary = linVaries(e.counter, v, varying); break;
+      default: vary = operands(e).some((d) => varying.has(d)) || ((e.k === "gate" || e.k === "check") && e.valid.some((c) => linVaries(c.lin, v, varying)));
+    }
+    if (!vary) continue;
+    if (!LANE_DTYPES.has(e.dt)) return null;
+    varying.add(e);
+    switch (e.k) {
+      case "load": {
+        const c = linearCoef(e.idx, v, varying);
+        if (c === null || c <= 0 || !linearConds(e.valid, v, varying)) return null;
+        native++;
+        break;
+      }
+      case "alu":
+        if (isNativeAlu(e)) native++;
+        else if (!(e.op === "log" || e.op === "sin" || e.op === "erf" || e.op === "pow")) perLane++;
+        break;
+      case "gate": if (linearConds(e.valid, v, varying)) native++; else perLane++; break;
+      case "acc": break;
+      default: perLane++;
+    }
+  }
+  if (red && varying.has(red.body) && !(red.body.dt === "float32" && (red.op === "sum" || red.op === "prod" || red.op === "amax"))) return null;
+  if (nativeStore(k, v, varying)) native++;
+  if (native === 0 || perLane > native) return null;
+  return { dim, varying };
+}
+
+/** Whether every condition depends on the vectorized dim linearly, or not at all. */
+function linearConds(cs: readonly Cond[], v: string, varying: ReadonlySet<VExpr>): boolean {
+  return cs.every((c) => linearCoef(c.lin, v, varying) !== null);
+}
+
+function nativeStore(k: Kernel, v: string, varying: ReadonlySet<VExpr>): boolean {
+  const dt = k.bufs[0]!.dtype;
+  return k.store.mode === "set" && (dt === "float32" || dt === "int32") && k.value.dt === dt && linearCoef(k.store.idx, v, varying) === 1;
+}
+
+/**
+ * Emits one step of the vector loop: the outputs at the vectorized dim's index `base` (the
+ * loop variable's value) through base + 3, with every other loop variable set.
+ */
+export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
+  const { f, k } = s;
+  const red = k.reduce;
+  const v = `o${plan.dim}`;
+  const loopV = s.loopVar.get(v)!;
+  const base = f.local(T.i32), addr = f.local(T.i32);
+  const vlocal = new Map<VExpr, number>();
+  for (const e of plan.varying) vlocal.set(e, f.local(T.v128));
+  const isF32 = (dt: DType) => dt === "float32";
+
+  // Constants live in locals set once, here, before the loops: the engine builds a v128 constant
+  // with several instructions at each use.
+  const v128Const = (bytes: Uint8Array) => { f.fd(V.v128Const); f.code.bytes(bytes); };
+  const zeroVec = () => v128Const(new Uint8Array(16));
+  const constBytes = (dt: DType, x: number): Uint8Array => {
+    if (isF32(dt)) return new Uint8Array(new Float32Array([x, x, x, x]).buffer);
+    const n = dt === "bool" ? (x !== 0 ? 1 : 0) : dt === "uint8" ? x & 255 : x | 0;
+    return new Uint8Array(new Int32Array([n, n, n, n]).buffer);
+  };
+  const constLocals = new Map<string, number>();
+  const hoist = (bytes: Uint8Array) => {
+    const key = bytes.join(",");
+    if (constLocals.has(key)) return;
+    const l = f.local(T.v128);
+    v128Const(bytes); f.set(l);
+    constLocals.set(key, l);
+  };
+  const pushConst = (bytes: Uint8Array) => {
+    const l = constLocals.get(bytes.join(","));
+    if (l === undefined) v128Const(bytes); else f.get(l);
+  };
+  const splatConst = (dt: DType, x: number) => pushConst(constBytes(dt, x));
+  const splatF64 = (x: number) => pushConst(new Uint8Array(new Float64Array([x, x]).buffer));
+  let exp: Exp64x2 | null = null;
+  for (const e of plan.varying) {
+    for (const d of operands(e)) if (d.k === "const") hoist(constBytes(d.dt, d.v));
+    if (e.k !== "alu") continue;
+    if (e.op === "exp" && isNativeAlu(e)) exp ??= new Exp64x2(f);
+    if (e.op === "recip") hoist(constBytes("float32", 1));
+    if (e.dt === "uint8" || (e.op === "neg" && e.dt === "bool")) hoist(constBytes("int32", e.dt === "uint8" ? 255 : 1));
+  }
+  /** Pushes e as four lanes. */
+  const vget = (e: VExpr): void => {
+    if (e.k === "const") return splatConst(e.dt, e.v);
+    const l = vlocal.get(e);
+    if (l !== undefined) { f.get(l); return; }
+    s.val(e);
+    f.fd(isF32(e.dt) ? V.f32x4Splat : V.i32x4Splat);
+  };
+  const lane = (op: number, j: number) => { f.fd(op); f.code.byte(j); };
+  const extract = (dt: DType, j: number) => lane(isF32(dt) ? V.f32x4ExtractLane : V.i32x4ExtractLane, j);
+  const replace = (dt: DType, j: number) => lane(isF32(dt) ? V.f32x4ReplaceLane : V.i32x4ReplaceLane, j);
+  /** Sets the vectorized loop variable to lane j's index. */
+  const atLane = (j: number) => { f.get(base); if (j) f.i32(j).op(Op.i32Add); f.set(loopV); };
+
+  /** e computed lane by lane by the scalar emitter. */
+  const perLane = (e: VExpr) => {
+    const deps = [...new Set(operands(e))].filter((d) => plan.varying.has(d));
+    const out = vlocal.get(e)!;
+    zeroVec(); f.set(out);
+    for (let j = 0; j < LANES; j++) {
+      atLane(j);
+      for (const d of deps) { f.get(vlocal.get(d)!); extract(d.dt, j); f.set(s.local.get(d)!); }
+      s.emit(e);
+      f.get(out).get(s.local.get(e)!); replace(e.dt, j); f.set(out);
+    }
+    atLane(0);
+  };
+
+  /** A 0/1 lane value (bool) as an all-ones/zero mask, and back. */
+  const toMask = () => f.fd(V.i32x4Neg);
+  const fromMask = () => f.fd(V.i32x4Neg);
+
+  /**
+   * Pushes a mask of the lanes where every condition holds. A condition on the vectorized dim is
+   * linear in it (the planner checks), so lane j's index is lane 0's plus j times its coefficient.
+   */
+  const vconds = (cs: readonly Cond[]) => {
+    let n = 0;
+    for (const c of cs) {
+      const [lo, hi] = linRange(c.lin);
+      if (lo >= c.lo && hi < c.hi) continue;
+      const coef = linearCoef(c.lin, v, plan.varying)!;
+      s.lin(c.lin);
+      if (c.lo !== 0) f.i32(c.lo).op(Op.i32Sub);
+      f.fd(V.i32x4Splat);
+      if (coef !== 0) { f.fd(V.v128Const); f.code.bytes(new Uint8Array(new Int32Array([0, coef, 2 * coef, 3 * coef]).buffer)); f.fd(V.i32x4Add); }
+      splatConst("int32", c.hi - c.lo);
+      f.fd(V.i32x4LtU);
+      if (n++) f.fd(V.v128And);
+    }
+    if (n === 0) splatConst("int32", -1);
+  };
+  const condsVary = (cs: readonly Cond[]) => cs.some((c) => linVaries(c.lin, v, plan.varying));
+
+  const load = (e: Extract<VExpr, { k: "load" }>) => {
+    const out = vlocal.get(e)!;
+    const body = () => {
+      const c = linearCoef(e.idx, v, plan.varying)!;
+      const bytes = e.dt === "uint8" || e.dt === "bool" ? 1 : 4;
+      s.address(e.buf, e.idx, e.dt);
+      if (bytes === 4 && c === 1) { f.memFD(V.v128Load, 2).set(out); return; }
+      if (bytes === 1 && c === 1) { f.memFD(V.v128Load32Zero, 0); }
+      else {
+        f.set(addr);
+        zeroVec();
+        for (let j = 0; j < LANES; j++) {
+          f.set(out).get(addr).get(out);
+          f.memFD(bytes === 4 ? V.v128Load32Lane : V.v128Load8Lane, bytes === 4 ? 2 : 0, j * c * bytes);
+          f.code.byte(j);
+        }
+      }
+      if (bytes === 1) f.fd(V.i16x8ExtendLowI8x16U).fd(V.i32x4ExtendLowI16x8U);
+      f.set(out);
+    };
+    if (!e.valid.length) return body();
+    if (!condsVary(e.valid)) {
+      s.conds(e.valid);
+      f.if(); body(); f.else(); zeroVec(); f.set(out); f.end();
+      return;
+    }
+    // Lanes inside the bounds load as one vector; a step that straddles a bound (padding) loads
+    // lane by lane, with zeros outside.
+    vconds(e.valid);
+    f.fd(V.i32x4AllTrue).if(); body(); f.else(); perLane(e); f.end();
+  };
+
+  /** (a > b || a !== a) ? a : b on float32 lanes, as the scalar max. */
+  const maxF32 = (pushA: () => void, pushB: () => void) => {
+    pushA(); pushB();
+    pushA(); pushB(); f.fd(V.f32x4Gt);
+    pushA(); pushA(); f.fd(V.f32x4Ne);
+    f.fd(V.v128Or).fd(V.v128Bitselect);
+  };
+
+  let pairLocal = -1;
+  const expPair = () => (pairLocal < 0 ? (pairLocal = f.local(T.v128)) : pairLocal);
+
+  const alu = (e: Extract<VExpr, { k: "alu" }>) => {
+    const [a, b, c] = e.srcs;
+    const dt = e.dt, fl = isF32(dt);
+    switch (e.op) {
+      case "neg":
+        if (fl) { vget(a!); f.fd(V.f32x4Neg); }
+        else if (dt === "bool") { vget(a!); splatConst("int32", 1); f.fd(V.v128Xor); }
+        else { vget(a!); f.fd(V.i32x4Neg); }
+        return;
+      case "add": case "mul":
+        vget(a!); vget(b!);
+        if (fl) f.fd(e.op === "add" ? V.f32x4Add : V.f32x4Mul);
+        else if (dt === "bool") f.fd(e.op === "add" ? V.v128Or : V.v128And);
+        else {
+          f.fd(e.op === "add" ? V.i32x4Add : V.i32x4Mul);
+          if (dt === "uint8") { splatConst("int32", 255); f.fd(V.v128And); }
+        }
+        return;
+      case "div": vget(a!); vget(b!); f.fd(V.f32x4Div); return;
+      case "recip": splatConst("float32", 1); vget(a!); f.fd(V.f32x4Div); return;
+      case "sqrt": vget(a!); f.fd(V.f32x4Sqrt); return;
+      case "trunc": vget(a!); f.fd(V.f32x4Trunc); return;
+      case "max": return maxF32(() => vget(a!), () => vget(b!));
+      case "exp": {
+        const x = vlocal.get(e)!, pair = expPair();
+        vget(a!); f.set(x);
+        // Lanes 0-1 and 2-3 as two float64 pairs; the results' low halves back together.
+        f.get(x).fd(V.f64x2PromoteLowF32x4).set(pair);
+        exp!.emit(pair);
+        f.fd(V.f32x4DemoteF64x2Zero);
+        f.get(x).get(x).fd(V.i8x16Shuffle);
+        f.code.bytes([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
+        f.fd(V.f64x2PromoteLowF32x4).set(pair);
+        exp!.emit(pair);
+        f.fd(V.f32x4DemoteF64x2Zero);
+        f.fd(V.i8x16Shuffle);
+        f.code.bytes([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+        return;
+      }
+      case "cmplt": case "cmpeq": {
+        const sd = a!.dt;
+        vget(a!); vget(b!);
+        if (e.op === "cmpeq") f.fd(isF32(sd) ? V.f32x4Eq : V.i32x4Eq);
+        else f.fd(isF32(sd) ? V.f32x4Lt : sd === "int32" ? V.i32x4LtS : V.i32x4LtU);
+        fromMask();
+        return;
+      }
+      case "where":
+        vget(b!); vget(c!); vget(a!); toMask(); f.fd(V.v128Bitselect);
+        return;
+      case "cast": {
+        const sd = a!.dt;
+        vget(a!);
+        if (sd === dt) return;
+        if (dt === "float32") { f.fd(V.f32x4ConvertI32x4S); return; }
+        if (dt === "bool") { splatConst(sd, 0); f.fd(isF32(sd) ? V.f32x4Ne : V.i32x4Ne); fromMask(); return; }
+        if (dt === "uint8" && sd === "int32") { splatConst("int32", 255); f.fd(V.v128And); }
+        return; // bool -> int32/uint8 and uint8 -> int32 keep their lane values
+      }
+      default: throw new Error(`internal: ${e.op} has no SIMD form`);
+    }
+  };
+
+  // Reduction accumulators: float32 sums and products in two float64 pairs (lanes 0-1, 2-3), a
+  // float32 max in four float32 lanes, as the scalar code accumulates them.
+  const redVaries = red !== null && plan.varying.has(red.body);
+  const accLo = redVaries ? f.local(T.v128) : -1, accHi = redVaries && red!.op !== "amax" ? f.local(T.v128) : -1;
+  const accInit = () => {
+    if (!redVaries) return s.accInit();
+    if (red!.op === "amax") { splatConst("float32", -Infinity); f.set(accLo); return; }
+    splatF64(red!.op === "sum" ? 0 : 1); f.set(accLo);
+    splatF64(red!.op === "sum" ? 0 : 1); f.set(accHi);
+  };
+  const reduceStep = () => {
+    if (!redVaries) return s.reduceStep();
+    const x = vlocal.get(red!.body)!;
+    if (red!.op === "amax") { maxF32(() => f.get(x), () => f.get(accLo)); f.set(accLo); return; }
+    const op = red!.op === "sum" ? V.f64x2Add : V.f64x2Mul;
+    f.get(accLo).get(x).fd(V.f64x2PromoteLowF32x4).fd(op).set(accLo);
+    f.get(accHi).get(x).get(x).fd(V.i8x16Shuffle);
+    f.code.bytes([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
+    f.fd(V.f64x2PromoteLowF32x4).fd(op).set(accHi);
+  };
+  const accValue = () => {
+    if (red!.op === "amax") { f.get(accLo); return; }
+    f.get(accLo).fd(V.f32x4DemoteF64x2Zero).get(accHi).fd(V.f32x4DemoteF64x2Zero).fd(V.i8x16Shuffle);
+    f.code.bytes([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
+  };
+
+  const emit = (e: VExpr) => {
+    if (!plan.varying.has(e)) return s.emit(e);
+    switch (e.k) {
+      case "load": return load(e);
+      case "alu": if (!isNativeAlu(e)) return perLane(e); alu(e); break;
+      case "gate":
+        if (!linearConds(e.valid, v, plan.varying)) return perLane(e);
+        vget(e.src); zeroVec();
+        if (condsVary(e.valid)) vconds(e.valid);
+        else { s.conds(e.valid); f.fd(V.i32x4Splat); toMask(); }
+        f.fd(V.v128Bitselect);
+        break;
+      case "acc": accValue(); break;
+      default: return perLane(e);
+    }
+    f.set(vlocal.get(e)!);
+  };
+
+  const store = () => {
+    const outDt = k.bufs[0]!.dtype;
+    if (nativeStore(k, v, plan.varying)) {
+      s.address(0, k.store.idx, outDt); vget(k.value); f.memFD(V.v128Store, 2);
+      return;
+    }
+    const value = vlocal.get(k.value);
+    for (let j = 0; j < LANES; j++) {
+      atLane(j);
+      s.storeScalar(() => { if (value === undefined) s.val(k.value); else { f.get(value); extract(k.value.dt, j); } });
+    }
+    atLane(0);
+  };
+
+  return (pre: readonly VExpr[], inner: readonly VExpr[], post: readonly VExpr[]) => {
+    f.get(loopV).set(base);
+    pre.forEach(emit);
+    if (red) {
+      accInit();
+      if (!red.shape.includes(0)) s.reduceLoops(() => { inner.forEach(emit); reduceStep(); });
+    }
+    post.forEach(emit);
+    store();
+  };
+}
