@@ -376,3 +376,79 @@ describe("wasm backend: bias gradients as products", () => {
     }
   });
 });
+
+describe("wasm backend: relaxed SIMD multiply-adds in the GEMM", () => {
+  it("the feature check answers a boolean, the same each time", async () => {
+    const { hasRelaxedSimd } = await import("../src/backends/wasm/features.ts");
+    expect(typeof hasRelaxedSimd()).toBe("boolean");
+    expect(hasRelaxedSimd()).toBe(hasRelaxedSimd());
+  });
+
+  it("the GEMM holds relaxed_madd exactly when the engine has it and it is not turned off", async () => {
+    const { hasRelaxedSimd } = await import("../src/backends/wasm/features.ts");
+    const { emitGemm } = await import("../src/backends/wasm/gemm.ts");
+    /** Whether the module holds the 0xfd-prefixed opcode, LEB128-encoded. */
+    const holds = (bytes: Uint8Array, op: number) => Buffer.from(bytes).includes(Buffer.from([0xfd, 0x80 | (op & 0x7f), op >> 7]));
+    for (const [dt, op] of [["float32", 0x105], ["float64", 0x107]] as const) {
+      expect(holds(emitGemm(dt, false), op)).toBe(hasRelaxedSimd());
+      expect(holds(emitGemm(dt, true), op)).toBe(hasRelaxedSimd());
+      expect(holds(emitGemm(dt, false, false), op)).toBe(false);
+    }
+  });
+
+  it("products with and without it match a float64 reference within the dtype's rounding bound", async () => {
+    const { hasRelaxedSimd } = await import("../src/backends/wasm/features.ts");
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2;
+    // Across a k-block (KC 256), an A block (MC 64), a ragged panel and leftover rows.
+    const cases: [number, number, number][] = [[1, 1, 1], [5, 3, 9], [70, 300, 45], [9, 513, 17]];
+    for (const relaxedSimd of [true, false]) {
+      for (const threads of [1, 2]) {
+        const w = new WasmBackend({ blas: "off", threads, relaxedSimd });
+        for (const dt of ["float32", "float64"] as const) {
+          // Recursive summation of k products (each rounded, or fused) is off by at most
+          // (k + 1)·u·Σ|a·b|; the float64 reference's own error counts once more for float64.
+          const u = dt === "float32" ? 2 ** -24 : 2 ** -53, refErr = dt === "float32" ? 0 : 1;
+          for (const [m, k, n] of cases) {
+            const round = dt === "float32" ? Math.fround : (x: number) => x;
+            const av = Array.from({ length: m * k }, () => round(rnd())), bv = Array.from({ length: k * n }, () => round(rnd()));
+            const a = put(w, dt, av), b = put(w, dt, bv), out = w.alloc(dt, m * n);
+            w.routines.dot!(out, a, b, 1, m, k, n, false, false);
+            const got = w.readSync(out) as Float32Array | Float64Array;
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                let s = 0, abs = 0;
+                for (let r = 0; r < k; r++) {
+                  const p = av[i * k + r]! * bv[r * n + j]!;
+                  s += p;
+                  abs += Math.abs(p);
+                }
+                const tol = (k + 1 + refErr * (k + 1)) * u * abs * 1.01;
+                const g = got[i * n + j]!;
+                if (!(Math.abs(g - s) <= tol)) throw new Error(`relaxedSimd=${relaxedSimd} (engine: ${hasRelaxedSimd()}) threads=${threads} ${dt} [${m},${k},${n}] at (${i},${j}): got ${g}, want ${s} ± ${tol}`);
+              }
+            }
+            w.free(a);
+            w.free(b);
+            w.free(out);
+          }
+        }
+        expect(w.stats.gemmCalls).toBe(2 * cases.length);
+      }
+    }
+  });
+
+  it("a fused multiply-add keeps the product's low bits, an unfused one may not; off, never", () => {
+    // (-1)·(1 + 2^-11) + x·x with x = 1 + 2^-12: exactly 2^-24, which the product rounded to
+    // float32 alone (1 + 2^-11) loses.
+    const x = 1 + 2 ** -12;
+    const run = (relaxedSimd: boolean) => {
+      const w = new WasmBackend({ blas: "off", threads: 1, relaxedSimd });
+      const a = put(w, "float32", [-1, x]), b = put(w, "float32", [1 + 2 ** -11, x]), out = w.alloc("float32", 1);
+      w.routines.dot!(out, a, b, 1, 1, 2, 1, false, false);
+      return (w.readSync(out) as Float32Array)[0]!;
+    };
+    expect([0, 2 ** -24]).toContain(run(true));
+    expect(run(false)).toBe(0);
+  });
+});

@@ -59,6 +59,11 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Work (output elements times operations per element) below which a kernel runs on one thread (2^17). */
   parallelMinWork?: number;
+  /**
+   * The wasm GEMM's multiply-adds as relaxed SIMD's relaxed_madd where the engine has it (default
+   * true); false keeps mul + add, whose rounding is the same on every engine.
+   */
+  relaxedSimd?: boolean;
 }
 
 /** Work per output element (elementCost) below which a kernel is memory-bound: one thread. */
@@ -118,6 +123,7 @@ export class WasmBackend implements Backend {
   private readonly parallelMinWork: number;
   readonly blas: Blas | null;
   readonly strict: boolean;
+  private readonly relaxedSimd: boolean;
   readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
@@ -129,6 +135,7 @@ export class WasmBackend implements Backend {
   constructor(opts: WasmBackendOptions = {}) {
     this.name = opts.name ?? "wasm";
     this.strict = opts.strict ?? false;
+    this.relaxedSimd = opts.relaxedSimd ?? true;
     const threads = opts.threads ?? defaultThreads();
     this.parallelMinWork = opts.parallelMinWork ?? 1 << 17;
     this.mem = new WasmMemory(threads > 1 && typeof SharedArrayBuffer !== "undefined");
@@ -249,7 +256,7 @@ export class WasmBackend implements Backend {
   private gemm(dt: "float32" | "float64"): GemmExports & { par: number } {
     let g = this.gemms.get(dt);
     if (!g) {
-      const module = new Wasm.Module(emitGemm(dt, this.mem.shared));
+      const module = new Wasm.Module(emitGemm(dt, this.mem.shared, this.relaxedSimd));
       const inst = new Wasm.Instance(module, { env: { memory: this.mem.memory } });
       g = { ...(inst.exports as unknown as GemmExports), par: this.pool ? this.pool.register(module, "gemm") : -1 };
       this.gemms.set(dt, g);

@@ -42,6 +42,8 @@ export const OpFD = {
   f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
   f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Div: 0xf3,
+  // Relaxed SIMD (features.ts says whether the engine takes them): a*b + c, fused or not.
+  f32x4RelaxedMadd: 0x105, f32x4RelaxedNmadd: 0x106, f64x2RelaxedMadd: 0x107, f64x2RelaxedNmadd: 0x108,
 } as const;
 
 export class Bytes {

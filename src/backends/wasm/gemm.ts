@@ -9,8 +9,12 @@
  * each step two vector loads of B, four broadcast loads of A and eight multiply-adds. Rows left
  * over from the 4-row tiles use a 1 x W micro-kernel. C is written through a padded row pitch
  * (`ldc`, a multiple of W); the caller copies the result out when N is not a multiple of W.
+ *
+ * Where the engine has relaxed SIMD (features.ts) a multiply-add is one relaxed_madd, which the
+ * engine may fuse (one rounding) or not (two): results differ from mul + add by rounding only.
  */
 import { Fn, ModuleBuilder, Op, OpFD, T } from "./encoder.ts";
+import { hasRelaxedSimd } from "./features.ts";
 
 export const KC = 256;
 export const MC = 64;
@@ -28,7 +32,8 @@ export interface GemmExports {
   gemm(a: number, bp: number, c: number, m: number, k: number, np: number, lda: number, ldc: number, ap: number): void;
 }
 
-export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8Array {
+/** `relaxedSimd: false` keeps mul + add even where the engine has relaxed_madd. */
+export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxedSimd = true): Uint8Array {
   const f32 = dt === "float32";
   const E = f32 ? 4 : 8; // bytes per element
   const W = f32 ? 8 : 4; // panel width in elements (two v128)
@@ -37,6 +42,7 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8
   const splatLoad = f32 ? OpFD.v128Load32Splat : OpFD.v128Load64Splat;
   const vadd = f32 ? OpFD.f32x4Add : OpFD.f64x2Add;
   const vmul = f32 ? OpFD.f32x4Mul : OpFD.f64x2Mul;
+  const vmadd = relaxedSimd && hasRelaxedSimd() ? (f32 ? OpFD.f32x4RelaxedMadd : OpFD.f64x2RelaxedMadd) : 0;
   const sload = f32 ? Op.f32Load : Op.f64Load;
   const sstore = f32 ? Op.f32Store : Op.f64Store;
   const mb = new ModuleBuilder(sharedMemory);
@@ -108,8 +114,11 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false): Uint8
       f.get(pb).memFD(OpFD.v128Load, 4, 16).set(b1);
       for (let rr = 0; rr < r; rr++) {
         f.get(pa).memFD(splatLoad, SH, rr * E).set(av);
-        f.get(acc[rr * 2]!).get(av).get(b0).fd(vmul).fd(vadd).set(acc[rr * 2]!);
-        f.get(acc[rr * 2 + 1]!).get(av).get(b1).fd(vmul).fd(vadd).set(acc[rr * 2 + 1]!);
+        for (let h = 0; h < 2; h++) {
+          const a = acc[rr * 2 + h]!, b = h ? b1 : b0;
+          if (vmadd) f.get(av).get(b).get(a).fd(vmadd).set(a);
+          else f.get(a).get(av).get(b).fd(vmul).fd(vadd).set(a);
+        }
       }
       f.get(pa).i32(r * E).op(Op.i32Add).set(pa);
       f.get(pb).i32(W * E).op(Op.i32Add).tee(pb).get(pend).op(Op.i32LtU).brIf(0);
