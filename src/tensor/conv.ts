@@ -9,7 +9,7 @@ import { isGradEnabled } from "../autograd/grad-mode.ts";
 import { apply } from "./apply.ts";
 import * as E from "./elementwise.ts";
 import { cat, expand, padZeros, permute, reshape, shrink } from "./movement.ts";
-import { amax, argmax, sum } from "./reduce.ts";
+import { amax, argmaxInt32, sum } from "./reduce.ts";
 import type { Tensor } from "./tensor.ts";
 
 type IntOrTuple = number | readonly number[];
@@ -193,7 +193,7 @@ export function maxPoolNd(op: string, nsp: number, x: Tensor, kernel: IntOrTuple
   // over the window dims as they are (no flat window index to divide back into rows and columns).
   if (!x.requiresGrad || !isGradEnabled()) return amax(w, [...Array(nsp).keys()].map((i) => w.ndim - nsp + i));
   const flat = reshape(w, [...lead, g.k.reduce((a, b) => a * b, 1)]);
-  const idx = argmax(flat, -1, { keepdim: true });
+  const idx = argmaxInt32(flat, -1, { keepdim: true });
   return reshape(apply("gather", [flat, idx], { dim: flat.ndim - 1 }), lead);
 }
 

@@ -362,8 +362,9 @@ export class WasmBackend implements Backend {
 
   /**
    * A full correlation (conv.ts, `isFullCorrelation`) as a transposed conv: the weights as
-   * [C, K, Cin] (a transpose kernel), per image one GEMM cols = W' @ x[n] ([C·K, Cin] @ [Cin, X]),
-   * and a gather-reduction over the taps into the output. It multiplies no padding.
+   * [C, K, Cin] (a transpose kernel), a chunk of images as [Cin, B, X] (a permute), one GEMM
+   * cols = W' @ x ([C·K, Cin] @ [Cin, B·X]: one large product, not one small one per image), and a
+   * gather-reduction over the taps into the output. It multiplies no padding.
    */
   private fullCorrelation(out: WasmBuf, x: WasmBuf, w: WasmBuf, xShape: readonly number[], wShape: readonly number[]): void {
     const dt = out.dtype as "float32" | "float64", E = DTYPES[dt].bytes;
@@ -372,19 +373,23 @@ export class WasmBackend implements Backend {
     const wt = this.mem.allocScratch(c * K * cin * E);
     const perImage = c * K * X;
     const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / perImage)));
-    const cols = this.mem.allocScratch(nb * perImage * E);
+    const cols = this.mem.allocScratch(nb * perImage * E), xp = this.mem.allocScratch(nb * cin * X * E);
     try {
       const tk = transposeKernel(dt, c, K, cin);
       this.runAt(this.routineKernel(tk), tk, [wt, w.off]);
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
-        for (let i = 0; i < count; i++) this.gemmAt(dt, cols + i * perImage * E, wt, x.off + (n0 + i) * cin * X * E, c * K, cin, X);
+        // xp[ci, b, x] = x[b, ci, x]
+        const perm = unpermuteKernel(dt, cin, 1, count, X);
+        this.runAt(this.routineKernel(perm), perm, [xp, x.off + n0 * cin * X * E]);
+        this.gemmAt(dt, cols, wt, xp, c * K, cin, count * X);
         const gather = col2imKernel(dt, count, c, ks, xs);
         this.runAt(this.routineKernel(gather), gather, [out.off + n0 * c * Y * E, cols]);
       }
     } finally {
       this.mem.release(wt, c * K * cin * E);
       this.mem.release(cols, nb * perImage * E);
+      this.mem.release(xp, nb * cin * X * E);
     }
   }
 

@@ -99,9 +99,10 @@ export function isFullCorrelation(wShape: readonly number[], p: ConvParams): boo
 }
 
 /**
- * The gather half of a transposed conv, for `nb` images: with cols[b, c, k..., x...] = Σ_ci
- * w[c, ci, k...]·x[b, ci, x...] (one GEMM per image), a full correlation's output is
- * out[b, c, y...] = Σ_k cols[b, c, k..., y + k - (K-1)...], terms outside the input left out.
+ * The gather half of a transposed conv, for `nb` images: with cols[c, k..., b, x...] =
+ * Σ_ci w[c, ci, k...]·x[b, ci, x...] (one GEMM for the chunk of images), a full correlation's
+ * output is out[b, c, y...] = Σ_k cols[c, k..., b, y + k - (K-1)...], terms outside the input
+ * left out.
  */
 export function col2imKernel(dt: DType, nb: number, c: number, ks: readonly number[], xs: readonly number[]): Kernel {
   const ys = xs.map((x, i) => x + ks[i]! - 1);
@@ -110,7 +111,7 @@ export function col2imKernel(dt: DType, nb: number, c: number, ks: readonly numb
   const rk = ks.map((k, i) => lvar(`r${i}`, k));
   const conds: Cond[] = [];
   const at = ks.map((k, i) => guardIndex(conds, ladd(ladd(o[i + 2]!, rk[i]!), -(k - 1)), xs[i]!));
-  const load: VExpr = { k: "load", buf: 1, idx: flatIndex([o[0]!, o[1]!, ...rk, ...at], [nb, c, ...ks, ...xs]), valid: conds, dt };
+  const load: VExpr = { k: "load", buf: 1, idx: flatIndex([o[1]!, ...rk, o[0]!, ...at], [c, ...ks, nb, ...xs]), valid: conds, dt };
   const body: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
   return {
     bufs: [{ dtype: dt, size: prod(shape) }, { dtype: dt, size: nb * c * prod(ks) * prod(xs) }],

@@ -116,9 +116,9 @@ function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
 
 /**
  * Whether and along which dim a kernel is vectorized: the innermost output dim of size > 1, when
- * it has at least 8 outputs, every value varying along it is 32-bit, a varying reduction is a
- * float32 sum, product or max, varying loads are contiguous or evenly strided, and lane-by-lane
- * ops do not outnumber the SIMD ones.
+ * it has at least 8 outputs, every value varying along it is 32-bit, a varying reduction is not a
+ * bool sum or product, varying loads are contiguous or evenly strided (their conditions linear in
+ * the dim), and lane-by-lane ops do not outnumber the SIMD ones.
  */
 export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | null {
   let dim = k.shape.length - 1;
@@ -139,8 +139,13 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
       default: vary = operands(e).some((d) => varying.has(d)) || ((e.k === "gate" || e.k === "check") && e.valid.some((c) => linVaries(c.lin, v, varying)));
     }
     if (!vary) continue;
-    if (!LANE_DTYPES.has(e.dt)) return null;
     varying.add(e);
+    // A wider value is allowed only as the stored value cast from lanes (an int64 index result):
+    // the store converts lane by lane.
+    if (!LANE_DTYPES.has(e.dt)) {
+      if (e === k.value && e.k === "alu" && e.op === "cast" && LANE_DTYPES.has(e.srcs[0]!.dt)) continue;
+      return null;
+    }
     switch (e.k) {
       case "load": {
         const c = linearCoef(e.idx, v, varying);
@@ -157,7 +162,7 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
       default: perLane++;
     }
   }
-  if (red && varying.has(red.body) && !(red.body.dt === "float32" && (red.op === "sum" || red.op === "prod" || red.op === "amax"))) return null;
+  if (red && varying.has(red.body) && red.body.dt === "bool" && red.op !== "amax") return null;
   if (nativeStore(k, v, varying)) native++;
   if (native === 0 || perLane > native) return null;
   return { dim, varying };
@@ -378,34 +383,53 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     }
   };
 
-  // Reduction accumulators: float32 sums and products in two float64 pairs (lanes 0-1, 2-3), a
-  // float32 max in four float32 lanes, as the scalar code accumulates them.
+  // Reduction accumulators, as the scalar code keeps them: float32 sums and products in two
+  // float64 pairs (lanes 0-1, 2-3), a float32 max in four float32 lanes. Integer accumulators
+  // wrap at 32 bits where the scalar code sums in 64 and wraps at the end: the same low bits.
   const redVaries = red !== null && plan.varying.has(red.body);
-  const accLo = redVaries ? f.local(T.v128) : -1, accHi = redVaries && red!.op !== "amax" ? f.local(T.v128) : -1;
+  const bodyDt = red?.body.dt ?? "float32";
+  const pairs = redVaries && isF32(bodyDt) && red!.op !== "amax";
+  const accLo = redVaries ? f.local(T.v128) : -1, accHi = pairs ? f.local(T.v128) : -1;
   const accInit = () => {
     if (!redVaries) return s.accInit();
-    if (red!.op === "amax") { splatConst("float32", -Infinity); f.set(accLo); return; }
-    splatF64(red!.op === "sum" ? 0 : 1); f.set(accLo);
-    splatF64(red!.op === "sum" ? 0 : 1); f.set(accHi);
+    const op = red!.op;
+    if (pairs) {
+      splatF64(op === "sum" ? 0 : 1); f.set(accLo);
+      splatF64(op === "sum" ? 0 : 1); f.set(accHi);
+      return;
+    }
+    const start = op === "sum" ? 0 : op === "prod" ? 1 : bodyDt === "float32" ? -Infinity : bodyDt === "int32" ? -2147483648 : 0;
+    splatConst(isF32(bodyDt) ? "float32" : "int32", start); f.set(accLo);
   };
   const reduceStep = () => {
     if (!redVaries) return s.reduceStep();
-    const x = vlocal.get(red!.body)!;
-    if (red!.op === "amax") { maxF32(() => f.get(x), () => f.get(accLo)); f.set(accLo); return; }
-    const op = red!.op === "sum" ? V.f64x2Add : V.f64x2Mul;
-    f.get(accLo).get(x).fd(V.f64x2PromoteLowF32x4).fd(op).set(accLo);
+    const x = vlocal.get(red!.body)!, op = red!.op;
+    if (!pairs) {
+      if (isF32(bodyDt)) maxF32(() => f.get(x), () => f.get(accLo));
+      else f.get(accLo).get(x).fd(op === "sum" ? V.i32x4Add : op === "prod" ? V.i32x4Mul : bodyDt === "int32" ? V.i32x4MaxS : V.i32x4MaxU);
+      f.set(accLo);
+      return;
+    }
+    const o = op === "sum" ? V.f64x2Add : V.f64x2Mul;
+    f.get(accLo).get(x).fd(V.f64x2PromoteLowF32x4).fd(o).set(accLo);
     f.get(accHi).get(x).get(x).fd(V.i8x16Shuffle);
     f.code.bytes([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
-    f.fd(V.f64x2PromoteLowF32x4).fd(op).set(accHi);
+    f.fd(V.f64x2PromoteLowF32x4).fd(o).set(accHi);
   };
   const accValue = () => {
-    if (red!.op === "amax") { f.get(accLo); return; }
+    if (!pairs) {
+      f.get(accLo);
+      if (bodyDt === "uint8") { splatConst("int32", 255); f.fd(V.v128And); }
+      return;
+    }
     f.get(accLo).fd(V.f32x4DemoteF64x2Zero).get(accHi).fd(V.f32x4DemoteF64x2Zero).fd(V.i8x16Shuffle);
     f.code.bytes([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
   };
 
+  const wideValue = plan.varying.has(k.value) && !LANE_DTYPES.has(k.value.dt);
   const emit = (e: VExpr) => {
     if (!plan.varying.has(e)) return s.emit(e);
+    if (e === k.value && wideValue) return; // converted lane by lane at the store
     switch (e.k) {
       case "load": return load(e);
       case "alu": if (!isNativeAlu(e)) return perLane(e); alu(e); break;
@@ -431,7 +455,12 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     const value = vlocal.get(k.value);
     for (let j = 0; j < LANES; j++) {
       atLane(j);
-      s.storeScalar(() => { if (value === undefined) s.val(k.value); else { f.get(value); extract(k.value.dt, j); } });
+      if (wideValue) {
+        const src = (k.value as Extract<VExpr, { k: "alu" }>).srcs[0]!;
+        if (plan.varying.has(src)) { f.get(vlocal.get(src)!); extract(src.dt, j); f.set(s.local.get(src)!); }
+        s.emit(k.value);
+        s.storeScalar(() => s.val(k.value));
+      } else s.storeScalar(() => { if (value === undefined) s.val(k.value); else { f.get(value); extract(k.value.dt, j); } });
     }
     atLane(0);
   };
