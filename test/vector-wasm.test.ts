@@ -82,6 +82,12 @@ const CASES: [string, Inputs, (t: Record<string, st.Tensor>) => st.Tensor][] = [
   ["max pooling with padding and stride", { a: { shape: [1, 2, 17, 17] } }, ({ a }) => st.nn.functional.maxPool2d(a!, 3, { stride: 2, padding: 1 })],
   ["every other column (strided view)", { a: { shape: [5, 34] } }, ({ a }) => a!.reshape([5, 17, 2]).narrow(2, 0, 1).mul(3)],
   ["padding (gated loads)", { a: { shape: [3, 13] } }, ({ a }) => st.nn.functional.pad(a!, [3, 2, 1, 1]).add(1)],
+  ["gathers along the vectorized dim (lane by lane), with the rest in lanes", { a: { shape: [4, 40] }, i: { shape: [4, 40], dtype: "int32", specials: false } }, ({ a, i }) => a!.gather(1, i!.abs().remainder(40)).mul(a!).add(1)],
+  ["max pooling's gradient (window indices divided along the dim)", { a: { shape: [2, 3, 16, 16], specials: false } }, ({ a }) => {
+    const x = a!.requiresGrad_();
+    st.nn.functional.maxPool2d(x, 2).square().sum().backward();
+    return x.grad!;
+  }],
   ["layer norm", { a: { shape: [7, 67], specials: false }, w: { shape: [67] }, b: { shape: [67] } }, ({ a, w, b }) => st.nn.functional.layerNorm(a!, [67], w!, b!)],
   ["gelu and sigmoid", { a: { shape: [3, 67] } }, ({ a }) => a!.gelu().add(a!.sigmoid()).add(a!.tanh())],
   ["powers (pow lane by lane)", { a: { shape: [3, 13] }, b: { shape: [3, 13] } }, ({ a, b }) => a!.pow(2).add(a!.abs().pow(b!))],

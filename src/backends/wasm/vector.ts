@@ -117,8 +117,7 @@ function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
 /**
  * Whether and along which dim a kernel is vectorized: the innermost output dim of size > 1, when
  * it has at least 8 outputs, every value varying along it is 32-bit, a varying reduction is not a
- * bool sum or product, varying loads are contiguous or evenly strided (their conditions linear in
- * the dim), and lane-by-lane ops do not outnumber the SIMD ones.
+ * bool sum or product, and lane-by-lane ops (gathers among them) do not outnumber the SIMD ones.
  */
 export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | null {
   let dim = k.shape.length - 1;
@@ -147,12 +146,10 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
       return null;
     }
     switch (e.k) {
-      case "load": {
-        const c = linearCoef(e.idx, v, varying);
-        if (c === null || c <= 0 || !linearConds(e.valid, v, varying)) return null;
-        native++;
+      case "load":
+        // Gathers (an index read from data, or divided by a constant) load lane by lane.
+        if (nativeLoad(e, v, varying)) native++; else perLane++;
         break;
-      }
       case "alu":
         if (isNativeAlu(e)) native++;
         else if (!(e.op === "log" || e.op === "sin" || e.op === "erf" || e.op === "pow")) perLane++;
@@ -166,6 +163,12 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
   if (nativeStore(k, v, varying)) native++;
   if (native === 0 || perLane > native) return null;
   return { dim, varying };
+}
+
+/** A load whose lanes lie evenly spaced, ascending, under conditions linear in the dim. */
+function nativeLoad(e: Extract<VExpr, { k: "load" }>, v: string, varying: ReadonlySet<VExpr>): boolean {
+  const c = linearCoef(e.idx, v, varying);
+  return c !== null && c > 0 && linearConds(e.valid, v, varying);
 }
 
 /** Whether every condition depends on the vectorized dim linearly, or not at all. */
@@ -278,6 +281,7 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   const condsVary = (cs: readonly Cond[]) => cs.some((c) => linVaries(c.lin, v, plan.varying));
 
   const load = (e: Extract<VExpr, { k: "load" }>) => {
+    if (!nativeLoad(e, v, plan.varying)) return perLane(e);
     const out = vlocal.get(e)!;
     const body = () => {
       const c = linearCoef(e.idx, v, plan.varying)!;
@@ -453,8 +457,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       return;
     }
     const value = vlocal.get(k.value);
+    // Data-dependent store indices (a scatter) take each lane's own index values.
+    const idxDeps = [...new Set(linVals(k.store.idx, []))].filter((d) => plan.varying.has(d));
     for (let j = 0; j < LANES; j++) {
       atLane(j);
+      for (const d of idxDeps) { f.get(vlocal.get(d)!); extract(d.dt, j); f.set(s.local.get(d)!); }
       if (wideValue) {
         const src = (k.value as Extract<VExpr, { k: "alu" }>).srcs[0]!;
         if (plan.varying.has(src)) { f.get(vlocal.get(src)!); extract(src.dt, j); f.set(s.local.get(src)!); }
