@@ -46,11 +46,13 @@ export class Exp64x2 {
   /** Pushes exp of each lane of the f64x2 in local x (which it overwrites). */
   emit(x: number): void {
     const { f, k, r, ki, half } = this;
+    // The clamp as pmax/pmin (one instruction each; the NaN-propagating max/min take several):
+    // x < LO ? LO : x, then HI < x ? HI : x give the scalar clamp's results, NaN passing through.
     f.get(x);
     this.c(EXP_LO);
-    f.fd(V.f64x2Max);
+    f.fd(V.f64x2Pmax);
     this.c(EXP_HI);
-    f.fd(V.f64x2Min).set(x);
+    f.fd(V.f64x2Pmin).set(x);
     f.get(x); this.c(INV_LN2); f.fd(V.f64x2Mul).fd(V.f64x2Nearest).set(k);
     f.get(x).get(k); this.c(LN2_HI); f.fd(V.f64x2Mul).fd(V.f64x2Sub).get(k); this.c(LN2_LO); f.fd(V.f64x2Mul).fd(V.f64x2Sub).set(r);
     expPoly(f, T.v128, r, () => f.fd(V.f64x2Mul), () => f.fd(V.f64x2Add), (v) => this.c(v));
