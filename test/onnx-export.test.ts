@@ -86,6 +86,18 @@ async function checkExport(label: string, m: st.nn.Module, inputs: st.Tensor[], 
   return { file, ortDiff, roundTrip, back, want };
 }
 
+type NodeInfo = { opType: string; attribute: { name: string; ints?: number[] }[] };
+/** The nodes of an exported model, Constants left out. */
+const graphNodes = (bytes: Uint8Array): NodeInfo[] =>
+  (st.io.OnnxModelProto.toObject(st.io.OnnxModelProto.decode(bytes), { longs: Number, defaults: true }) as { graph: { node: NodeInfo[] } })
+    .graph.node.filter((n) => n.opType !== "Constant");
+const opCounts = (nodes: NodeInfo[]): Record<string, number> => {
+  const c: Record<string, number> = {};
+  for (const n of nodes) c[n.opType] = (c[n.opType] ?? 0) + 1;
+  return c;
+};
+const intAttrs = (n: NodeInfo): Record<string, number[]> => Object.fromEntries(n.attribute.map((a) => [a.name, a.ints ?? []]));
+
 describe("saveOnnx: ONNX Runtime runs the exported graph with Strata's outputs", () => {
   it("an MLP; initializers are the state dict under its names", async () => {
     st.manualSeed(1);
@@ -113,6 +125,65 @@ describe("saveOnnx: ONNX Runtime runs the exported graph with Strata's outputs",
     });
     const { ortDiff } = await checkExport("cnn", cnn, [st.randn([2, 3, 12, 12])]);
     expect(ortDiff).toBeLessThan(1e-5);
+  });
+
+  it("ReLU and max pooling export as Relu and MaxPool nodes, not as their primitives", async () => {
+    st.manualSeed(7);
+    const cnn = new nn.Sequential(
+      new nn.Conv2d(3, 8, 3), new nn.ReLU(), new nn.MaxPool2d(2),
+      new nn.Conv2d(8, 8, 3), new nn.ReLU(), new nn.MaxPool2d(3, { stride: 2, padding: 1 }),
+      new nn.Flatten(), new nn.Linear(8 * 3 * 3, 5),
+    );
+    // [2, 3, 16, 16] -> conv [14] -> pool 2 [7] -> conv [5] -> pool 3/2/1 [3]
+    const { file, ortDiff } = await checkExport("cnn-fused", cnn, [st.randn([2, 3, 16, 16])]);
+    expect(ortDiff).toBeLessThan(1e-5);
+    const nodes = graphNodes(readFileSync(file));
+    expect(opCounts(nodes)).toMatchObject({ Conv: 2, Relu: 2, MaxPool: 2 });
+    // None of the ops of their primitive forms are left (Transpose remains: Linear's weight).
+    expect(Object.keys(opCounts(nodes)).filter((op) => ["Where", "Less", "Equal", "Or", "ReduceMax", "Pad", "Slice"].includes(op))).toEqual([]);
+    expect(nodes.filter((n) => n.opType === "MaxPool").map(intAttrs)).toEqual([
+      { kernel_shape: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0], dilations: [1, 1] },
+      { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [1, 1] },
+    ]);
+  });
+
+  it("max pooling: 1d, dilation, ceil mode, a single window; unbatched input keeps the primitive graph", async () => {
+    const pool = (nsp: 1 | 2, k: number, opts: st.nn.MaxPoolOpts = {}) => new (class extends nn.Module {
+      forward(x: st.Tensor) { return nsp === 1 ? st.nn.functional.maxPool1d(x, k, opts) : st.nn.functional.maxPool2d(x, k, opts); }
+    })();
+    // [module, input shape, MaxPool attributes or null (not fused)]
+    const cases: [st.nn.Module, number[], Record<string, number[]> | null][] = [
+      [new nn.MaxPool1d(3, { stride: 2, padding: 1 }), [2, 4, 11], { kernel_shape: [3], strides: [2], pads: [1, 1], dilations: [1] }],
+      [new nn.MaxPool1d(2), [2, 4, 11], { kernel_shape: [2], strides: [2], pads: [0, 0], dilations: [1] }], // the odd element left out
+      [pool(2, 3, { stride: 2, padding: 1, dilation: 2 }), [1, 2, 9, 10], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [2, 2] }],
+      // Ceil mode: the right padding its last windows reach, written out for floor mode.
+      [pool(2, 3, { stride: 2, ceilMode: true }), [1, 2, 8, 10], { kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1], dilations: [1, 1] }],
+      [pool(1, 3, { stride: 5 }), [1, 2, 4], { kernel_shape: [3], strides: [5], pads: [0, 0], dilations: [1] }],
+      [pool(2, 2), [2, 4, 4], null], // [C, H, W]: not ONNX's layout
+    ];
+    for (const [i, [m, shape, attrs]] of cases.entries()) {
+      const x = st.randn(shape);
+      const { file } = await checkExport(`pool-${i}`, m, [x], {}, 1e-6);
+      const pools = graphNodes(readFileSync(file)).filter((n) => n.opType === "MaxPool");
+      expect(pools.map(intAttrs)).toEqual(attrs ? [attrs] : []);
+    }
+    // A batch dim made dynamic keeps the MaxPool: its attributes hold at every batch size.
+    const bytes = st.io.exportOnnx(new nn.MaxPool1d(3, { stride: 2 }), [st.randn([2, 3, 9])], { dynamicAxes: { input: [0] } });
+    expect(opCounts(graphNodes(bytes))).toEqual({ MaxPool: 1, Identity: 1 });
+    const x = st.randn([5, 3, 9]);
+    const [got] = await runOrt(bytes, [x]);
+    expect(maxDiff(st.nn.functional.maxPool1d(x, 3, { stride: 2 }).dataSync(), got!.data as Float32Array)).toBe(0);
+  });
+
+  it("Relu keeps NaN as relu and clamp(x, 0) do; where(x > 0, x, 0), which maps NaN to 0, stays a Where", async () => {
+    class Acts extends nn.Module {
+      forward(x: st.Tensor) { return [x.relu(), x.clamp(0), st.where(x.gt(0), x, 0), x.relu().clamp(0, 1)]; }
+    }
+    const x = st.tensor([[NaN, -1, 0, 0.5], [2, -0, -3, NaN]]);
+    const { file } = await checkExport("acts", new Acts(), [x], {}, 1e-7);
+    const ops = opCounts(graphNodes(readFileSync(file)));
+    expect(ops.Relu).toBe(4); // clamp(0, 1) of a relu: Relu(Relu(x)), then the upper bound
+    expect(ops.Where).toBe(2); // where(x > 0, ...) and clamp's upper bound
   });
 
   it("an LSTM (2 layers, batch first): output and final states as three graph outputs", async () => {

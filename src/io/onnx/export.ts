@@ -8,7 +8,10 @@
  * (graph inputs), at the nodes of the module's parameters and buffers (initializers, under their
  * `stateDict` names) and at any other realized value (a constant). Each primitive becomes one or a
  * few ONNX nodes, so the exporter is small and covers every model Strata can run: composite ops
- * (softmax, layer norm, attention, LSTM cells, pooling) arrive already decomposed.
+ * (softmax, layer norm, attention, LSTM cells, pooling) arrive already decomposed. The exceptions
+ * are ReLU and max pooling, which ONNX Runtime runs several times faster as its own `Relu` and
+ * `MaxPool`: subgraphs that are exactly what those ops build are written as one node
+ * (export-patterns.ts).
  *
  * Movement ops carry static shapes, so by default the graph runs on inputs of the sample's shapes.
  * `dynamicAxes` (as in `torch.onnx.export`) makes input dims symbolic: the forward is traced again
@@ -27,6 +30,7 @@ import type { Module } from "../../nn/module.ts";
 import { full } from "../../tensor/create.ts";
 import { cat } from "../../tensor/movement.ts";
 import { Tensor } from "../../tensor/tensor.ts";
+import { findFusions } from "./export-patterns.ts";
 import { ModelProto } from "./schema.ts";
 import { OnnxError } from "./tensor-proto.ts";
 
@@ -397,12 +401,28 @@ function build(module: Module, traces: Trace[], inputNames: string[], symbols: s
     }));
   }
 
+  // Subgraphs that one ONNX op expresses (Relu, MaxPool) stand for their nodes; what only they
+  // used is then not written.
+  const fused = findFusions(traces);
+  const live = new Set<LazyNode>();
+  const stack = outs.map((o) => o.node);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (live.has(n)) continue;
+    live.add(n);
+    if (t0.leaf.has(n)) continue;
+    const f = fused.get(n);
+    stack.push(...(f ? [f.input] : n.srcs));
+  }
+
   const b = new GraphBuilder(opset, symSrc);
   const name = new Map<LazyNode, string>();
   const initializers: Attr[] = [];
   const usedParams = new Set<string>();
   for (const n of t0.order) {
+    if (!live.has(n)) continue;
     const l = t0.leaf.get(n);
+    const f = fused.get(n);
     if (l?.kind === "input") name.set(n, inputNames[l.index]!);
     else if (l?.kind === "param") {
       name.set(n, l.name);
@@ -417,6 +437,8 @@ function build(module: Module, traces: Trace[], inputNames: string[], symbols: s
       } finally {
         t.dispose();
       }
+    } else if (f) {
+      name.set(n, b.op(f.opType, [name.get(f.input)!], f.ints.map(([k, v]) => A.ints(k, v))));
     } else {
       const d = dyn.get(n) ?? new Map<string, Poly>();
       name.set(n, emit(b, n, n.srcs.map((s) => name.get(s)!), d));
