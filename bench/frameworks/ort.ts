@@ -9,11 +9,12 @@
  * --graph strata (default): the models are exported by Strata itself (st.io.saveOnnx) into a temp
  * dir at bench time and deleted afterwards: the CNN of bench/frameworks/strata.ts (the same layers,
  * eval mode, batch 64), and for gemm-n a module whose forward is `a.matmul(b)` (one MatMul node).
- * Strata's exporter writes the graph of its primitives (ReLU as a NaN-propagating Where, max pooling
- * as Reshape/Transpose/ReduceMax with an index computation), which is not the graph a PyTorch export
- * would give, so --graph reference builds the textbook graph of the same CNN with the same weights
- * (Conv, Relu, MaxPool, Conv, Relu, MaxPool, Flatten, Gemm) here, byte by byte: that measures ONNX
- * Runtime on the model as it is usually fed to it (framework name "onnxruntime-node-ref").
+ * Strata's exporter writes the graph of its primitives, with ReLU and max pooling recognized as
+ * Relu and MaxPool nodes, but a bias as Reshape/Expand/Add and a linear layer as MatMul, which is
+ * not quite the graph a PyTorch export gives; --graph reference builds the textbook graph of the
+ * same CNN with the same weights (Conv with its bias, Relu, MaxPool, Conv, Relu, MaxPool, Flatten,
+ * Gemm) here, byte by byte: that measures ONNX Runtime on the model as it is usually fed to it
+ * (framework name "onnxruntime-node-ref").
  *
  * ONNX Runtime runs them with all graph optimizations, intra-op threads = --threads (default 2),
  * inter-op threads 1, sequential execution. Training benchmarks are not ONNX Runtime's business: they
