@@ -55,29 +55,8 @@ export interface Kernel {
 /** Every VExpr of a kernel once, operands before their users. */
 export function topoExprs(rootExprs: readonly VExpr[], rootLins: readonly Lin[] = []): VExpr[] {
   const seen = new Set<VExpr>(), out: VExpr[] = [];
-  const visitLin = (l: Lin, stack: VExpr[]) => {
-    for (const t of l.terms) visitAtom(t.atom, stack);
-  };
-  const visitAtom = (a: Lin["terms"][number]["atom"], stack: VExpr[]) => {
-    if (a.k === "val") stack.push(a.of);
-    else if (a.k === "div" || a.k === "mod") visitLin(a.of, stack);
-  };
-  const deps = (e: VExpr): VExpr[] => {
-    const s: VExpr[] = [];
-    switch (e.k) {
-      case "load": visitLin(e.idx, s); e.valid.forEach((c) => visitLin(c.lin, s)); break;
-      case "index": visitLin(e.lin, s); break;
-      case "alu": s.push(...e.srcs); break;
-      case "gate": e.valid.forEach((c) => visitLin(c.lin, s)); s.push(e.src); break;
-      case "random": visitLin(e.counter, s); break;
-      case "check": s.push(e.src); e.valid.forEach((c) => visitLin(c.lin, s)); break;
-      case "const": case "acc": break;
-      default: e satisfies never;
-    }
-    return s;
-  };
   const roots: VExpr[] = [];
-  for (const l of rootLins) visitLin(l, roots);
+  for (const l of rootLins) linValues(l, roots);
   roots.push(...rootExprs);
   // Iterative post-order, so long chains of ops do not overflow the stack.
   for (const root of roots) {
@@ -87,10 +66,75 @@ export function topoExprs(rootExprs: readonly VExpr[], rootLins: readonly Lin[] 
       if (done) { if (!seen.has(e)) { seen.add(e); out.push(e); } continue; }
       if (seen.has(e)) continue;
       stack.push([e, true]);
-      for (const d of deps(e)) if (!seen.has(d)) stack.push([d, false]);
+      for (const d of operands(e)) if (!seen.has(d)) stack.push([d, false]);
     }
   }
   return out;
+}
+
+/** The index expressions e reads through: its load index, conditions, arange or random counter. */
+function exprLins(e: VExpr): Lin[] {
+  switch (e.k) {
+    case "load": return [e.idx, ...e.valid.map((c) => c.lin)];
+    case "index": return [e.lin];
+    case "random": return [e.counter];
+    case "gate": case "check": return e.valid.map((c) => c.lin);
+    case "alu": case "const": case "acc": return [];
+    default: return e satisfies never;
+  }
+}
+
+/** The values an index expression reads from data (its `val` atoms, nested ones included), into `out`. */
+export function linValues(l: Lin, out: VExpr[] = []): VExpr[] {
+  for (const t of l.terms) {
+    if (t.atom.k === "val") out.push(t.atom.of);
+    else if (t.atom.k !== "var") linValues(t.atom.of, out);
+  }
+  return out;
+}
+
+/** The expressions e reads: its sources, and values its indices and conditions read from data. */
+export function operands(e: VExpr): VExpr[] {
+  const out: VExpr[] = e.k === "alu" ? [...e.srcs] : e.k === "gate" || e.k === "check" ? [e.src] : [];
+  for (const l of exprLins(e)) linValues(l, out);
+  return out;
+}
+
+/** Whether index expression l depends on a loop variable `isVar` accepts, directly or through a value in `dependent`. */
+export function linDependsOn(l: Lin, isVar: (name: string) => boolean, dependent: ReadonlySet<VExpr>): boolean {
+  return l.terms.some(({ atom: a }) =>
+    a.k === "var" ? isVar(a.name) : a.k === "val" ? dependent.has(a.of) : linDependsOn(a.of, isVar, dependent));
+}
+
+/**
+ * The expressions of `order` (operands before their users) whose values depend on a loop variable
+ * `isVar` accepts, through an index, a condition or an operand; the accumulator depends on it when
+ * `accDepends` says so, given what depends on it so far.
+ */
+export function dependentExprs(order: readonly VExpr[], isVar: (name: string) => boolean, accDepends: (dependent: ReadonlySet<VExpr>) => boolean = () => false): Set<VExpr> {
+  const out = new Set<VExpr>();
+  for (const e of order) {
+    const d = e.k === "acc" ? accDepends(out)
+      : (e.k === "alu" ? e.srcs : e.k === "gate" || e.k === "check" ? [e.src] : []).some((x) => out.has(x))
+        || exprLins(e).some((l) => linDependsOn(l, isVar, out));
+    if (d) out.add(e);
+  }
+  return out;
+}
+
+/**
+ * Where a kernel computes each non-constant expression of `order`: once per output before the
+ * reduction (`pre`), at every reduction step (`inner`: it reads a reduction variable), or after
+ * the reduction (`post`: it reads the accumulator). Every backend places them so.
+ */
+export function placeExprs(order: readonly VExpr[]): { pre: VExpr[]; inner: VExpr[]; post: VExpr[] } {
+  const usesR = dependentExprs(order, (name) => name.startsWith("r"));
+  const usesAcc = dependentExprs(order, () => false, () => true);
+  const pre: VExpr[] = [], inner: VExpr[] = [], post: VExpr[] = [];
+  for (const e of order) {
+    if (e.k !== "const") (usesR.has(e) ? inner : usesAcc.has(e) ? post : pre).push(e);
+  }
+  return { pre, inner, post };
 }
 
 /** A canonical text of a kernel's structure: equal keys mean the same compiled program. */

@@ -4,7 +4,7 @@
  */
 import type { DType } from "../../ir/dtype.ts";
 import { atomRange, type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
-import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
+import { type Kernel, placeExprs, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { bf16round, f16round } from "./runtime.ts";
 import type { ElementwisePrim, ReducePrim } from "../../ir/ops.ts";
 
@@ -118,12 +118,6 @@ export function renderKernel(k: Kernel): string {
       return parts.join("&&") || "true";
     }).join("&&");
 
-  const usesR = new Map<VExpr, boolean>();
-  const linUsesR = (l: Lin): boolean => l.terms.some((t) => atomUsesR(t.atom));
-  const atomUsesR = (a: Atom): boolean =>
-    a.k === "var" ? a.name.startsWith("r") : a.k === "val" ? usesR.get(a.of)! : linUsesR(a.of);
-  const usesAcc = new Map<VExpr, boolean>();
-
   const expr = (e: VExpr): string => {
     switch (e.k) {
       case "const": {
@@ -154,24 +148,17 @@ export function renderKernel(k: Kernel): string {
 
   const roots = k.reduce ? [k.reduce.body, k.value] : [k.value];
   const order = topoExprs(roots, [k.store.idx]);
-  const pre: string[] = [], inner: string[] = [], post: string[] = [];
   let n = 0;
-  for (const e of order) {
-    const deps = e.k === "alu" ? e.srcs : e.k === "gate" || e.k === "check" ? [e.src] : [];
-    let r = deps.some((d) => usesR.get(d)!);
-    if (e.k === "load") r ||= linUsesR(e.idx) || e.valid.some((c) => linUsesR(c.lin));
-    if (e.k === "index") r ||= linUsesR(e.lin);
-    if (e.k === "random") r ||= linUsesR(e.counter);
-    if (e.k === "gate" || e.k === "check") r ||= e.valid.some((c) => linUsesR(c.lin));
-    usesR.set(e, r);
-    const a = e.k === "acc" || deps.some((d) => usesAcc.get(d)!);
-    usesAcc.set(e, a);
-    if (e.k === "const") { names.set(e, expr(e)); continue; }
-    const name = `t${n++}`;
-    const line = `const ${name}=${expr(e)};`;
+  for (const e of order) if (e.k === "const") names.set(e, expr(e));
+  // One const per expression, in the loop each belongs to.
+  const line = (e: VExpr): string => {
+    const name = `t${n++}`, code = `const ${name}=${expr(e)};`;
     names.set(e, name);
-    (r ? inner : a ? post : pre).push(line);
-  }
+    return code;
+  };
+  // Placed in this order, operands still come first: inner and post read only pre and themselves.
+  const placed = placeExprs(order);
+  const pre = placed.pre.map(line), inner = placed.inner.map(line), post = placed.post.map(line);
 
   const out: string[] = [];
   k.shape.forEach((s, i) => out.push(`for(let o${i}=0;o${i}<${s};o${i}++){`));

@@ -13,7 +13,7 @@
  */
 import type { DType } from "../../ir/dtype.ts";
 import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
-import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
+import { type Kernel, placeExprs, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { Fn, ModuleBuilder, Op, OpFC, T, type ValType } from "./encoder.ts";
 import { expFn, logFn } from "./math.ts";
 import { LANES, planVector, vectorBodyEmitter } from "./vector.ts";
@@ -415,12 +415,7 @@ export function emitKernel(k: Kernel, sharedMemory = false, vectorize = true): E
   };
 
   // ---- expressions, placed as the js renderer places them ------------------------------------
-  const usesR = new Map<VExpr, boolean>();
-  const linUsesR = (l: Lin): boolean => l.terms.some((t) => atomUsesR(t.atom));
-  const atomUsesR = (a: Atom): boolean =>
-    a.k === "var" ? a.name.startsWith("r") : a.k === "val" ? usesR.get(a.of)! : linUsesR(a.of);
-  const usesAcc = new Map<VExpr, boolean>();
-  const pre: VExpr[] = [], inner: VExpr[] = [], post: VExpr[] = [];
+  const { pre, inner, post } = placeExprs(order);
   let accLocal = -1;
   const red = k.reduce;
   // Sums and products of floats accumulate in a double (as the js backend's do); a float32 max is
@@ -433,19 +428,8 @@ export function emitKernel(k: Kernel, sharedMemory = false, vectorize = true): E
     if (red.body.dt === "bool" && red.op === "sum") no("bool sum");
   }
   for (const e of order) {
-    const deps = e.k === "alu" ? e.srcs : e.k === "gate" || e.k === "check" ? [e.src] : [];
-    let r = deps.some((d) => usesR.get(d)!);
-    if (e.k === "load") r ||= linUsesR(e.idx) || e.valid.some((c) => linUsesR(c.lin));
-    if (e.k === "index") r ||= linUsesR(e.lin);
-    if (e.k === "random") r ||= linUsesR(e.counter);
-    if (e.k === "gate" || e.k === "check") r ||= e.valid.some((c) => linUsesR(c.lin));
-    usesR.set(e, r);
-    const isAcc = e.k === "acc" || deps.some((d) => usesAcc.get(d)!);
-    usesAcc.set(e, isAcc);
-    if (e.k === "const") { vt(e.dt); continue; }
-    vt(e.dt);
-    local.set(e, f.local(vt(e.dt)));
-    (r ? inner : isAcc ? post : pre).push(e);
+    const t = vt(e.dt);
+    if (e.k !== "const") local.set(e, f.local(t));
   }
 
   const emit = (e: VExpr): void => {

@@ -12,8 +12,8 @@
  * lane's index, so the vector path covers every kernel whose varying values are 32-bit.
  */
 import type { DType } from "../../ir/dtype.ts";
-import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
-import type { Kernel, VExpr } from "../../ir/kernel.ts";
+import { type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
+import { dependentExprs, type Kernel, linDependsOn, linValues, operands, type VExpr } from "../../ir/kernel.ts";
 import { Fn, Op, T } from "./encoder.ts";
 import { Exp64x2 } from "./simd-math.ts";
 import { V } from "./simd-ops.ts";
@@ -62,40 +62,11 @@ function linearCoef(l: Lin, v: string, varying: ReadonlySet<VExpr>): number | nu
   for (const t of l.terms) {
     const a = t.atom;
     if (a.k === "var") { if (a.name === v) coef += t.coef; }
-    else if (atomVaries(a, v, varying)) return null;
+    else if (a.k === "val" ? varying.has(a.of) : linVaries(a.of, v, varying)) return null;
   }
   return coef;
 }
-function linVaries(l: Lin, v: string, varying: ReadonlySet<VExpr>): boolean {
-  return l.terms.some((t) => atomVaries(t.atom, v, varying));
-}
-function atomVaries(a: Atom, v: string, varying: ReadonlySet<VExpr>): boolean {
-  return a.k === "var" ? a.name === v : a.k === "val" ? varying.has(a.of) : linVaries(a.of, v, varying);
-}
-/** The expressions read through data-dependent index atoms of l. */
-function linVals(l: Lin, out: VExpr[]): VExpr[] {
-  for (const t of l.terms) {
-    if (t.atom.k === "val") out.push(t.atom.of);
-    else if (t.atom.k !== "var") linVals(t.atom.of, out);
-  }
-  return out;
-}
-/** Operands of e: its source expressions and those its indices and conditions read. */
-function operands(e: VExpr): VExpr[] {
-  const out: VExpr[] = [];
-  const cs = (c: readonly Cond[]) => c.forEach((x) => linVals(x.lin, out));
-  switch (e.k) {
-    case "load": linVals(e.idx, out); cs(e.valid); break;
-    case "index": linVals(e.lin, out); break;
-    case "alu": out.push(...e.srcs); break;
-    case "gate": out.push(e.src); cs(e.valid); break;
-    case "random": linVals(e.counter, out); break;
-    case "check": out.push(e.src); cs(e.valid); break;
-    case "const": case "acc": break;
-    default: e satisfies never;
-  }
-  return out;
-}
+const linVaries = (l: Lin, v: string, varying: ReadonlySet<VExpr>): boolean => linDependsOn(l, (n) => n === v, varying);
 
 /** float32 ops with a SIMD form (the rest of the varying ops run lane by lane). */
 function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
@@ -124,21 +95,10 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
   while (dim >= 0 && k.shape[dim] === 1) dim--;
   if (dim < 0 || k.shape[dim]! < 2 * LANES) return null;
   const v = `o${dim}`;
-  const varying = new Set<VExpr>();
   const red = k.reduce;
+  const varying = dependentExprs(order, (name) => name === v, (dep) => red !== null && dep.has(red.body));
   let native = 0, perLane = 0;
-  for (const e of order) {
-    let vary: boolean;
-    switch (e.k) {
-      case "const": vary = false; break;
-      case "acc": vary = red !== null && varying.has(red.body); break;
-      case "load": vary = linVaries(e.idx, v, varying) || e.valid.some((c) => linVaries(c.lin, v, varying)); break;
-      case "index": vary = linVaries(e.lin, v, varying); break;
-      case "random": vary = linVaries(e.counter, v, varying); break;
-      default: vary = operands(e).some((d) => varying.has(d)) || ((e.k === "gate" || e.k === "check") && e.valid.some((c) => linVaries(c.lin, v, varying)));
-    }
-    if (!vary) continue;
-    varying.add(e);
+  for (const e of varying) {
     // A wider value is allowed only as the stored value cast from lanes (an int64 index result):
     // the store converts lane by lane.
     if (!LANE_DTYPES.has(e.dt)) {
@@ -458,7 +418,7 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     }
     const value = vlocal.get(k.value);
     // Data-dependent store indices (a scatter) take each lane's own index values.
-    const idxDeps = [...new Set(linVals(k.store.idx, []))].filter((d) => plan.varying.has(d));
+    const idxDeps = [...new Set(linValues(k.store.idx))].filter((d) => plan.varying.has(d));
     for (let j = 0; j < LANES; j++) {
       atLane(j);
       for (const d of idxDeps) { f.get(vlocal.get(d)!); extract(d.dt, j); f.set(s.local.get(d)!); }
