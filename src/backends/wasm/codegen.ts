@@ -71,7 +71,7 @@ export function splitDim(shape: readonly number[]): number {
 }
 
 /** `sharedMemory`: import the memory as shared (the backend runs worker threads). */
-export function emitKernel(k: Kernel, sharedMemory = false, vectorize = true): EmittedKernel {
+export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const outDt = k.bufs[0]!.dtype;
   for (const b of k.bufs) vt(b.dtype);
   if (vt(k.value.dt) !== vt(outDt) || (k.value.dt !== outDt && !(k.value.dt === "bool" && outDt === "uint8"))) no("store dtype");
@@ -584,7 +584,7 @@ export function emitKernel(k: Kernel, sharedMemory = false, vectorize = true): E
   };
 
   const outVars = k.shape.map((_, i) => `o${i}`);
-  const plan = vectorize ? planVector(k, order) : null;
+  const plan = planVector(k, order);
   if (!plan) nest(outVars, k.shape, scalarBody, 0, split);
   else {
     const vectorBody = vectorBodyEmitter({

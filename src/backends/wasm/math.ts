@@ -15,7 +15,7 @@ export const EXP_LO = -745.2;
 export const EXP_HI = 709.8;
 const fact = (n: number): number => (n <= 1 ? 1 : n * fact(n - 1));
 /** The Taylor coefficients 1/n! of e^r, n = 0 to 11. */
-const EXP_COEFFS: readonly number[] = Array.from({ length: 12 }, (_, n) => 1 / fact(n));
+export const EXP_COEFFS: readonly number[] = Array.from({ length: 12 }, (_, n) => 1 / fact(n));
 
 /**
  * Pushes e^r's polynomial for the value in local r (f64, or two f64 lanes): Estrin's scheme, whose

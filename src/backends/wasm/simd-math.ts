@@ -9,7 +9,7 @@
  * constants cost more than the arithmetic.
  */
 import { Fn, T } from "./encoder.ts";
-import { EXP_HI, EXP_LO, expPoly, INV_LN2, LN2_HI, LN2_LO } from "./math.ts";
+import { EXP_COEFFS, EXP_HI, EXP_LO, expPoly, INV_LN2, LN2_HI, LN2_LO } from "./math.ts";
 import { V } from "./simd-ops.ts";
 
 export class Exp64x2 {
@@ -22,10 +22,7 @@ export class Exp64x2 {
 
   /** Allocates the locals and sets the constants: call where the code runs once (before loops). */
   constructor(private readonly f: Fn) {
-    const values: number[] = [EXP_LO, EXP_HI, INV_LN2, LN2_HI, LN2_LO];
-    // The polynomial's coefficients, as expPoly asks for them.
-    expPoly(new Fn([T.v128]), T.v128, 0, () => {}, () => {}, (v) => values.push(v));
-    for (const v of values) {
+    for (const v of [EXP_LO, EXP_HI, INV_LN2, LN2_HI, LN2_LO, ...EXP_COEFFS]) {
       if (this.consts.has(v)) continue;
       const l = f.local(T.v128);
       f.f64(v).fd(V.f64x2Splat).set(l);
