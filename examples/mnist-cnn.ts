@@ -16,8 +16,8 @@
  * Writes runs/mnist-cnn/ (git-ignored): ckpt-<step>.safetensors (the last 2), model.safetensors
  *        (the final weights, PyTorch's state-dict names), log.jsonl, report.json, report.md.
  * Expected result (2 cores of an AMD EPYC, Node 20, wasm device with OpenBLAS): test accuracy
- * 94.80% after epoch 1, 98.20% (1964/2000) after epoch 6 (the run is deterministic, so it prints
- * these numbers again); about 2,000-2,900 training images/s, 3-4 s per epoch, 25 s for
+ * 94.70% after epoch 1, 98.25% (1965/2000) after epoch 6 (the run is deterministic, so it prints
+ * these numbers again); about 2,100-3,400 training images/s, 2-4 s per epoch, 16-18 s for
  * `npm start` in all. With `--device js`: 98.30% (1966/2000), about 360 images/s, 2 min 24 s.
  */
 import { writeFileSync } from "node:fs";
