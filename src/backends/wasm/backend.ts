@@ -25,7 +25,7 @@ import { col2imKernel, directConvKernel, im2colKernel, isFullCorrelation, planCo
 import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { WasmMemory } from "./memory.ts";
-import { defaultThreads, share, ThreadPool } from "./threads.ts";
+import { defaultThreads, type PoolOptions, share, ThreadPool } from "./threads.ts";
 import { Wasm } from "./wasm-api.ts";
 
 
@@ -54,9 +54,11 @@ export interface WasmBackendOptions {
   /**
    * Threads kernels and the wasm GEMM are split over (default: STRATA_THREADS, else the number of
    * cores, at most 8). 1 runs everything on the calling thread; so do engines without worker
-   * threads (browsers, for now).
+   * threads, and browser pages that are not cross-origin isolated (no SharedArrayBuffer).
    */
   threads?: number;
+  /** Which workers the threads are and how the caller waits for them (ThreadPool.create); for testing. */
+  workers?: PoolOptions;
   /** Work (output elements times operations per element) below which a kernel runs on one thread (2^17). */
   parallelMinWork?: number;
   /**
@@ -139,7 +141,7 @@ export class WasmBackend implements Backend {
     const threads = opts.threads ?? defaultThreads();
     this.parallelMinWork = opts.parallelMinWork ?? 1 << 17;
     this.mem = new WasmMemory(threads > 1 && typeof SharedArrayBuffer !== "undefined");
-    this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads) : null;
+    this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads, opts.workers) : null;
     const mode = opts.blas ?? "auto";
     this.blas = mode === "off" ? null : loadBlas();
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
