@@ -34,6 +34,7 @@ export { cat, chunk, expand, flatten, flip, movedim, narrow, permute, repeat, re
 export { gather, indexSelect, scatterAdd, tril, triu, type IndexSpec } from "./tensor/indexing.ts";
 export { bmm, dot, einsum, matmul, mm, outer } from "./tensor/linalg.ts";
 export { scope } from "./tensor/scope.ts";
+export { jit, type JitOptions, type Jitted } from "./tensor/jit.ts";
 export { enableGrad, isGradEnabled, noGrad } from "./autograd/grad-mode.ts";
 export { grad, type GradOpts } from "./autograd/backward.ts";
 export { availableDevices, getDefaultDevice, memory, registerBackend, setDefaultDevice as device, type MemoryStats } from "./engine/device.ts";

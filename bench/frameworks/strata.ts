@@ -1,7 +1,9 @@
 /**
  * The benchmarks of bench/README.md in Strata. One benchmark per process:
  *
- *   npx tsx bench/frameworks/strata.ts <bench> [--device wasm|js] [--blas auto|on|off] [--seconds S]
+ *   npx tsx bench/frameworks/strata.ts <bench> [--device wasm|js] [--blas auto|on|off] [--jit on|off] [--seconds S]
+ *
+ * Steps run through `st.jit` unless `--jit off` (then every step builds and schedules its graph).
  *
  * Prints one JSON line: { bench, value, unit, ... } (value: GFLOP/s, samples/s or sequences/s).
  */
@@ -13,6 +15,7 @@ const args = parseArgs(process.argv.slice(2));
 const bench = args.bench as BenchName;
 const blas = (args.opts.blas ?? "auto") as "auto" | "on" | "off";
 const device = args.opts.device ?? "wasm";
+const useJit = (args.opts.jit ?? "on") !== "off";
 if (device === "wasm") {
   st.registerBackend("wasm", () => new WasmBackend({ blas }));
 }
@@ -22,12 +25,17 @@ const spec = BENCHES[bench];
 const F = st.nn.functional;
 
 function sgdStep(model: st.nn.Module, loss: () => st.Tensor, opt: st.optim.Optimizer): () => void {
+  const step = (): st.Tensor => {
+    opt.zeroGrad();
+    const l = loss();
+    l.backward();
+    opt.step();
+    return l;
+  };
+  const run = useJit ? st.jit(step) : step;
   return () => {
     st.scope(() => {
-      opt.zeroGrad();
-      const l = loss();
-      l.backward();
-      opt.step();
+      run();
       st.realize(...model.parameters());
     });
   };
@@ -68,7 +76,9 @@ function run(): { step: () => void; perStep: number } {
       model.eval();
       const x = st.rand([spec.batch!, 1, 28, 28]);
       st.realize(x);
-      return { step: () => st.noGrad(() => st.scope(() => st.realize((model.forward(x) as st.Tensor)))), perStep: spec.batch! };
+      const forward = (): st.Tensor => model.forward(x) as st.Tensor;
+      const run = useJit ? st.jit(forward) : forward;
+      return { step: () => st.noGrad(() => st.scope(() => st.realize(run()))), perStep: spec.batch! };
     }
     case "transformer-train": {
       const layer = new st.nn.TransformerEncoderLayer(256, 4, { dimFeedforward: 1024, dropout: 0, batchFirst: true });
@@ -82,4 +92,4 @@ function run(): { step: () => void; perStep: number } {
 
 const { step, perStep } = run();
 const r = timeLoop(step, Number(args.opts.seconds ?? 3));
-console.log(JSON.stringify({ bench, framework: "strata", device, blas, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));
+console.log(JSON.stringify({ bench, framework: "strata", device, blas, jit: useJit, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));

@@ -2,7 +2,7 @@
  * Runs schedules: allocates outputs, compiles kernels once per structure, runs them, and hands
  * each computed node its buffer.
  */
-import type { Buf, HostArray, Program } from "../ir/backend.ts";
+import type { Backend, Buf, HostArray, Program } from "../ir/backend.ts";
 import { kernelKey } from "../ir/kernel.ts";
 import type { PrimParams } from "../ir/ops.ts";
 import { numel } from "../ir/shape.ts";
@@ -11,6 +11,7 @@ import { type LazyNode, ref, unref } from "./lazy.ts";
 import type { ScheduleItem } from "./lower.ts";
 import { cachedPlan, graphKey, Plan, storePlan } from "./plan-cache.ts";
 import { schedule } from "./schedule.ts";
+import { recording, refuseHostRead, type RoutineItem } from "./trace.ts";
 
 const cache = new Map<string, Map<string, Program>>();
 
@@ -23,12 +24,32 @@ export interface EngineStats {
   compiles: number;
   /** Realizations that reused the schedule of a graph of the same structure. */
   planHits: number;
+  /** Steps of `st.jit` functions that ran as a replay of their trace. */
+  replays: number;
 }
-const stats: EngineStats = { kernels: 0, routines: 0, compiles: 0, planHits: 0 };
+const stats: EngineStats = { kernels: 0, routines: 0, compiles: 0, planHits: 0, replays: 0 };
 
 export const engineStats = (): EngineStats => ({ ...stats });
 export function resetStats(): void {
-  stats.kernels = stats.routines = stats.compiles = stats.planHits = 0;
+  stats.kernels = stats.routines = stats.compiles = stats.planHits = stats.replays = 0;
+}
+
+/** Counts launches made outside `realize` (a replay). */
+export function countLaunches(kernels: number, routines: number, replays = 0): void {
+  stats.kernels += kernels;
+  stats.routines += routines;
+  stats.replays += replays;
+}
+
+/** Calls the backend's routine for a scheduled dot or conv. */
+export function runRoutine(backend: Backend, it: RoutineItem, out: Buf, a: Buf, b: Buf): void {
+  if (it.name === "dot") {
+    const shape = it.out.shape, nd = shape.length;
+    const m = shape[nd - 2]!, n = shape[nd - 1]!, k = it.shapes[0][nd - 1]!;
+    backend.routines.dot!(out, a, b, numel(shape.slice(0, -2)), m, k, n, it.trans[0], it.trans[1]);
+  } else {
+    backend.routines.conv!(out, a, b, it.shapes[0], it.shapes[1], it.conv!);
+  }
 }
 
 function compile(device: string, item: Extract<ScheduleItem, { kind: "kernel" }>): Program {
@@ -58,6 +79,7 @@ export function realize(nodes: readonly LazyNode[]): void {
     if (g) storePlan(g.key, (plan = new Plan(items, g.index)));
   }
   if (!items.length) return;
+  const rec = recording();
   // The schedule holds its nodes, so that a buffer a later kernel reads is not freed when the
   // node that consumed it first lets go of it.
   const held = new Set<LazyNode>();
@@ -82,21 +104,18 @@ export function realize(nodes: readonly LazyNode[]): void {
       }
       const backend = getBackend(out.device);
       if (it.kind === "kernel") {
+        let prog: Program | null = null;
         if (numel(it.kernel.shape) > 0) {
-          const prog = plan ? (plan.programs[at] ??= compile(out.device, it)) : compile(out.device, it);
+          prog = plan ? (plan.programs[at] ??= compile(out.device, it)) : compile(out.device, it);
           backend.run(prog, [ob, ...it.ins.map(bufOf)], it.kernel.scalars);
           stats.kernels++;
         }
+        rec?.kernel(it, prog);
         if (!it.last) continue;
       } else {
         const [a, b] = it.ins as [LazyNode, LazyNode];
-        if (it.name === "dot") {
-          const nd = out.shape.length;
-          const m = out.shape[nd - 2]!, n = out.shape[nd - 1]!, k = it.shapes[0][nd - 1]!;
-          backend.routines.dot!(ob, bufOf(a), bufOf(b), numel(out.shape.slice(0, -2)), m, k, n, it.trans[0], it.trans[1]);
-        } else {
-          backend.routines.conv!(ob, bufOf(a), bufOf(b), it.shapes[0], it.shapes[1], it.conv!);
-        }
+        runRoutine(backend, it, ob, bufOf(a), bufOf(b));
+        rec?.routine(it);
         stats.routines++;
       }
       pending.delete(out);
@@ -110,6 +129,7 @@ export function realize(nodes: readonly LazyNode[]): void {
 
 /** Reads a node's values to the host (realizing it first). */
 export async function readNode(n: LazyNode): Promise<HostArray> {
+  refuseHostRead("data(), item() or tolist()");
   realize([n]);
   const backend = getBackend(n.device);
   await backend.sync();
@@ -117,6 +137,7 @@ export async function readNode(n: LazyNode): Promise<HostArray> {
 }
 
 export function readNodeSync(n: LazyNode): HostArray {
+  refuseHostRead("dataSync(), itemSync() or tolistSync()");
   realize([n]);
   const backend = getBackend(n.device);
   if (!backend.readSync) throw new Error(`dataSync: device '${n.device}' reads asynchronously; use await tensor.data()`);

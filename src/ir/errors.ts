@@ -40,3 +40,8 @@ export class AutogradError extends StrataError {
 export class DisposedError extends StrataError {
   override name = "DisposedError";
 }
+
+/** A function given to `st.jit` that cannot be traced (it reads values on the host, or is async). */
+export class JitError extends StrataError {
+  override name = "JitError";
+}

@@ -10,6 +10,7 @@ import { ShapeError, StrataError, ValueError } from "../ir/errors.ts";
 import { fmtShape } from "../ir/shape.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Parameter } from "./parameter.ts";
+import { modeChanged } from "../engine/trace.ts";
 
 /** camelCase field name -> PyTorch's snake_case state-dict name. */
 export const snakeCase = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2").toLowerCase();
@@ -177,7 +178,10 @@ export abstract class Module {
 
   /** Sets train mode (default) or eval mode on this module and its children. */
   train(mode = true): this {
-    for (const m of this.modules()) m.training = mode;
+    for (const m of this.modules()) {
+      if (m.training !== mode) modeChanged();
+      m.training = mode;
+    }
     return this;
   }
   eval(): this {

@@ -55,16 +55,16 @@ export class Adagrad extends Optimizer<AdagradGroup> {
   }
 
   protected _update(p: Tensor, grad: Tensor, state: ParamState, g: AdagradGroup, targets: Tensor[]): void {
-    const h = (name: string, v: number) => this._scalar(g, name, v, p);
+    const h = (option: string, index?: number) => this._scalar(g, option, p, index);
     if (!state.step) Object.assign(state, this._initState(p, g));
     this._assign(state.step!, state.step!.add(1), targets);
     let d = g.maximize ? grad.neg() : grad;
-    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay", g.weightDecay)));
+    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay")));
     // -lr / (1 + (t - 1) lrDecay), a float64 scalar on the device.
-    const clrNeg = h("lr", g.lr).div(state.step!.sub(1).mul(h("lrDecay", g.lrDecay)).add(1)).neg();
+    const clrNeg = h("lr").div(state.step!.sub(1).mul(h("lrDecay")).add(1)).neg();
     targets.push(clrNeg);
     const sum = state.sum!.add(d.mul(d));
     this._assign(state.sum!, sum, targets);
-    this._assign(p, p.add(clrNeg.mul(d).div(sum.sqrt().add(h("eps", g.eps)))), targets);
+    this._assign(p, p.add(clrNeg.mul(d).div(sum.sqrt().add(h("eps")))), targets);
   }
 }

@@ -41,8 +41,8 @@ export abstract class AdamBase extends Optimizer<AdamGroup> {
   }
 
   protected _update(p: Tensor, grad: Tensor, state: ParamState, g: AdamGroup, targets: Tensor[]): void {
-    const h = (name: string, v: number) => this._scalar(g, name, v, p);
-    const lr = h("lr", g.lr), b1 = h("beta1", g.betas[0]), b2 = h("beta2", g.betas[1]);
+    const h = (option: string, index?: number) => this._scalar(g, option, p, index);
+    const lr = h("lr"), b1 = h("betas", 0), b2 = h("betas", 1);
     if (!state.step) {
       state.step = this._stepCounter(p);
       state.exp_avg = this._stateLike(p);
@@ -51,8 +51,8 @@ export abstract class AdamBase extends Optimizer<AdamGroup> {
     }
     let d = g.maximize ? grad.neg() : grad;
     let param = p;
-    if (this._decoupled) param = p.mul(lr.mul(h("weightDecay", g.weightDecay)).rsub(1));
-    else if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay", g.weightDecay)));
+    if (this._decoupled) param = p.mul(lr.mul(h("weightDecay")).rsub(1));
+    else if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay")));
     this._assign(state.step!, state.step!.add(1), targets);
     const step = state.step!;
     const m = state.exp_avg!.mul(b1).add(d.mul(b1.rsub(1)));
@@ -69,7 +69,7 @@ export abstract class AdamBase extends Optimizer<AdamGroup> {
       second = vmax.maximum(v);
       this._assign(vmax, second, targets);
     }
-    const denom = second.sqrt().div(bc2Sqrt).add(h("eps", g.eps));
+    const denom = second.sqrt().div(bc2Sqrt).add(h("eps"));
     this._assign(p, param.add(stepSizeNeg.mul(m).div(denom)), targets);
   }
 }

@@ -13,6 +13,7 @@
  */
 import { enableGrad, noGrad } from "../autograd/grad-mode.ts";
 import { realize } from "../engine/realize.ts";
+import { onReplay, recording, untraced } from "../engine/trace.ts";
 import { ValueError } from "../ir/errors.ts";
 import { full, tensor as makeTensor } from "../tensor/create.ts";
 import { scope } from "../tensor/scope.ts";
@@ -70,8 +71,10 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   paramGroups: G[] = [];
   /** Per-parameter state, created at the parameter's first step (PyTorch's `optimizer.state`). */
   state = new Map<Tensor, ParamState>();
-  /** @internal 0-d hyperparameter buffers per group and name: the value they hold and the tensor. */
-  private _scalars = new Map<ParamGroup, Map<string, { v: number; t: Tensor }>>();
+  /** @internal 0-d hyperparameter tensors per group and option: the value they hold and the tensor. */
+  private _scalars = new Map<ParamGroup, Map<string, { v: number; t: Tensor; option: string; index: number | undefined }>>();
+  /** @internal Bumped when state or hyperparameter tensors are made or replaced (a traced step must not do that). */
+  private _stateVersion = 0;
   /** @internal The class name, for messages. */
   protected readonly _name: string;
 
@@ -133,6 +136,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
    */
   step(closure?: () => Tensor): Tensor | undefined {
     const loss = closure ? enableGrad(closure) : undefined;
+    const version = this._stateVersion;
     scope(() => noGrad(() => {
       const targets: Tensor[] = [];
       for (const group of this.paramGroups) {
@@ -146,7 +150,43 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
       }
       realize(targets.map((t) => t.node));
     }));
+    if (recording()) {
+      // Under st.jit: a replay of this step applies while the options keep the update's
+      // structure (see _structure) and the step made no new state; it runs with the options'
+      // current values (a learning-rate schedule), written to the hyperparameter tensors.
+      const structure = this._structure(), made = this._stateVersion !== version;
+      onReplay(() => !made && this._structure() === structure && this._syncScalars());
+    }
     return loss;
+  }
+
+  /**
+   * What of the options decides which ops a step builds: the update rules branch on flags, and
+   * on numbers only by zero or not (`weightDecay !== 0`, `momentum > 0`).
+   */
+  private _structure(): string {
+    const kind = (v: unknown): string =>
+      typeof v === "number" ? (v === 0 ? "0" : v !== v ? "nan" : "n") : Array.isArray(v) ? `[${v.map(kind).join(",")}]` : typeof v === "object" && v ? "object" : String(v);
+    const groups = this.paramGroups.map((g) =>
+      `${g.params.length}:${Object.keys(g).filter((k) => k !== "params").sort().map((k) => `${k}=${kind(g[k])}`).join(",")}`);
+    return `${this.state.size};${groups.join("|")}`;
+  }
+
+  /** Brings every hyperparameter tensor to its option's current value; true. */
+  private _syncScalars(): boolean {
+    for (const [group, m] of this._scalars) {
+      for (const e of m.values()) {
+        const v = e.index === undefined ? (group[e.option] as number) : (group[e.option] as number[])[e.index]!;
+        if (!Object.is(v, e.v)) this._setScalar(e, v);
+      }
+    }
+    return true;
+  }
+
+  /** Gives a hyperparameter tensor a new value in place (a new 0-d buffer; kernels stay). */
+  private _setScalar(e: { v: number; t: Tensor }, v: number): void {
+    untraced(() => noGrad(() => scope(() => e.t._replace(makeTensor(v, { dtype: "float64", device: e.t.device }), `${this._name}.step`))));
+    e.v = v;
   }
 
   /**
@@ -164,6 +204,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
 
   /** A new state tensor holding `value`, owned by the optimizer (no `st.scope` frees it). */
   protected _keep(value: Tensor, targets: Tensor[]): Tensor {
+    this._stateVersion++;
     const t = value.detach();
     t.pinned = true;
     targets.push(t);
@@ -172,6 +213,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
 
   /** A new state tensor of zeros (or `fill`) shaped like `p`; computed with the first step. */
   protected _stateLike(p: Tensor, fill = 0): Tensor {
+    this._stateVersion++;
     const t = full(p.shape, fill, { dtype: p.dtype, device: p.device });
     t.pinned = true;
     return t;
@@ -179,25 +221,32 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
 
   /** A new `step` counter: a float32 0-d tensor, as PyTorch's `state['step']`. */
   protected _stepCounter(p: Tensor): Tensor {
+    this._stateVersion++;
     const t = makeTensor(0, { dtype: "float32", device: p.device });
     t.pinned = true;
     return t;
   }
 
   /**
-   * The value of a hyperparameter as a realized 0-d float64 tensor on `like`'s device: reused
-   * while the value stays the same, replaced by a new buffer (no new kernel) when it changes.
+   * The value of option `option` of a group (element `index` of it, for `betas`) as a realized
+   * 0-d float64 tensor on `like`'s device. The tensor is kept, and takes a new value in place
+   * when the option changes: the kernels that read it stay the same (no recompilation), and a
+   * replayed `st.jit` step reads the current value.
    */
-  protected _scalar(group: ParamGroup, name: string, value: number, like: Tensor): Tensor {
+  protected _scalar(group: ParamGroup, option: string, like: Tensor, index?: number): Tensor {
+    const value = index === undefined ? (group[option] as number) : (group[option] as number[])[index]!;
     let m = this._scalars.get(group);
     if (!m) this._scalars.set(group, (m = new Map()));
-    const key = `${name}@${like.device}`;
+    const key = `${option}${index ?? ""}@${like.device}`;
     const e = m.get(key);
-    if (e && Object.is(e.v, value)) return e.t;
-    e?.t.dispose();
+    if (e) {
+      if (!Object.is(e.v, value)) this._setScalar(e, value);
+      return e.t;
+    }
     const t = makeTensor(value, { dtype: "float64", device: like.device });
     t.pinned = true;
-    m.set(key, { v: value, t });
+    m.set(key, { v: value, t, option, index });
+    this._stateVersion++;
     return t;
   }
 
@@ -272,6 +321,7 @@ export abstract class Optimizer<G extends ParamGroup = ParamGroup> {
   }
 
   private _disposeScalars(): void {
+    this._stateVersion++;
     for (const m of this._scalars.values()) for (const e of m.values()) e.t.dispose();
     this._scalars.clear();
   }

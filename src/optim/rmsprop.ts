@@ -52,7 +52,7 @@ export class RMSprop extends Optimizer<RMSpropGroup> {
   }
 
   protected _update(p: Tensor, grad: Tensor, state: ParamState, g: RMSpropGroup, targets: Tensor[]): void {
-    const h = (name: string, v: number) => this._scalar(g, name, v, p);
+    const h = (option: string, index?: number) => this._scalar(g, option, p, index);
     if (!state.step) {
       state.step = this._stepCounter(p);
       state.square_avg = this._stateLike(p);
@@ -61,8 +61,8 @@ export class RMSprop extends Optimizer<RMSpropGroup> {
     }
     this._assign(state.step!, state.step!.add(1), targets);
     let d = g.maximize ? grad.neg() : grad;
-    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay", g.weightDecay)));
-    const alpha = h("alpha", g.alpha), oneMinusAlpha = alpha.rsub(1);
+    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay")));
+    const alpha = h("alpha"), oneMinusAlpha = alpha.rsub(1);
     const sq = state.square_avg!.mul(alpha).add(oneMinusAlpha.mul(d).mul(d));
     this._assign(state.square_avg!, sq, targets);
     let avg: Tensor;
@@ -74,11 +74,11 @@ export class RMSprop extends Optimizer<RMSpropGroup> {
     } else {
       avg = sq.sqrt();
     }
-    avg = avg.add(h("eps", g.eps));
-    const lrNeg = h("lr", g.lr).neg();
+    avg = avg.add(h("eps"));
+    const lrNeg = h("lr").neg();
     if (g.momentum > 0) {
       const buf = state.momentum_buffer ?? (state.momentum_buffer = this._stateLike(p));
-      const b = buf.mul(h("momentum", g.momentum)).add(d.div(avg));
+      const b = buf.mul(h("momentum")).add(d.div(avg));
       this._assign(buf, b, targets);
       this._assign(p, p.add(b.mul(lrNeg)), targets);
     } else {

@@ -49,17 +49,17 @@ export class SGD extends Optimizer<SGDGroup> {
   }
 
   protected _update(p: Tensor, grad: Tensor, state: ParamState, g: SGDGroup, targets: Tensor[]): void {
-    const h = (name: string, v: number) => this._scalar(g, name, v, p);
+    const h = (option: string, index?: number) => this._scalar(g, option, p, index);
     let d = g.maximize ? grad.neg() : grad;
-    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay", g.weightDecay)));
+    if (g.weightDecay !== 0) d = d.add(p.mul(h("weightDecay")));
     if (g.momentum !== 0) {
-      const m = h("momentum", g.momentum);
+      const m = h("momentum");
       const buf = state.momentum_buffer;
       if (!buf) state.momentum_buffer = this._keep(d, targets);
-      else this._assign(buf, buf.mul(m).add(d.mul(h("dampening", g.dampening).rsub(1))), targets);
+      else this._assign(buf, buf.mul(m).add(d.mul(h("dampening").rsub(1))), targets);
       const b = state.momentum_buffer!;
       d = g.nesterov ? d.add(b.mul(m)) : b;
     }
-    this._assign(p, p.add(d.mul(h("lr", g.lr).neg())), targets);
+    this._assign(p, p.add(d.mul(h("lr").neg())), targets);
   }
 }

@@ -4,7 +4,8 @@
  * depend on when lazy ops run, and a checkpoint restores the stream exactly.
  */
 import { philox } from "../backends/js/runtime.ts";
-import { ValueError } from "../ir/errors.ts";
+import { recording } from "../engine/trace.ts";
+import { JitError, ValueError } from "../ir/errors.ts";
 
 const DEFAULT_SEED = 67280421310721;
 
@@ -50,6 +51,7 @@ export function takeCounters(count: number): { key: [number, number]; offset: nu
 
 /** Uniform [0, 1) doubles computed on the host, from the same stream (for randperm). */
 export function hostUniform(count: number): Float64Array {
+  if (recording()) throw new JitError("st.jit: the traced function draws random numbers on the host (randperm, a random data transform); a replay would repeat them. Draw them outside and pass them in");
   const { key, offset } = takeCounters(count);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) {

@@ -20,6 +20,7 @@ import * as M from "./movement.ts";
 import * as R from "./reduce.ts";
 import { addToScope, type NodeBox, scope, track, untrack } from "./scope.ts";
 import { formatTensor } from "./format.ts";
+import { tensorHooks } from "./trace-hooks.ts";
 
 /** What autograd keeps for a tensor made by a primitive: how to send gradients to its inputs. */
 export interface GradFn {
@@ -69,13 +70,15 @@ export class Tensor implements Disposable {
     this._requiresGrad = gradFn !== null;
     track(this, this._box);
     addToScope(this);
+    tensorHooks.tracer?.created(this);
   }
 
   /** @internal */
   get node(): LazyNode {
     const n = this._box.node;
     if (!n) throw new DisposedError("this tensor was disposed (by dispose() or at the end of its st.scope) and cannot be used");
-    return n;
+    const tracer = tensorHooks.tracer;
+    return tracer ? tracer.read(this, n) : n;
   }
 
   get shape(): readonly number[] { return this.node.shape; }
@@ -102,10 +105,14 @@ export class Tensor implements Disposable {
    * another tensor) lets go of the old one: it then belongs to the enclosing `st.scope`, which
    * frees it at its end, or to the garbage collector when there is none.
    */
-  get grad(): Tensor | null { return this._grad; }
+  get grad(): Tensor | null {
+    tensorHooks.tracer?.grad(this, this._grad);
+    return this._grad;
+  }
   set grad(g: Tensor | null) {
     const prev = this._grad;
     if (prev === g) return;
+    tensorHooks.tracer?.grad(this, prev);
     this._grad = g;
     if (g) g.pinned = true;
     if (prev) {
@@ -206,11 +213,20 @@ export class Tensor implements Disposable {
     }
     const old = this.node;
     const next = v.dtype === this.dtype ? v.node : E.cast(v, this.dtype).node;
+    tensorHooks.tracer?.replaced(this, old);
     ref(next);
     this._box.node = next;
     unref(old);
     this._version++;
     return this;
+  }
+  /** @internal Holds `n` from now on (a replayed step's result for this tensor). */
+  _setNode(n: LazyNode): void {
+    const old = this.node;
+    ref(n);
+    this._box.node = n;
+    unref(old);
+    this._version++;
   }
   /**
    * @internal Runs an in-place op: `make` computes the new value inside a scope, so that the
