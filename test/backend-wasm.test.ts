@@ -213,6 +213,23 @@ describe("wasm backend: dot routine", () => {
       });
     }
   }
+  it.skipIf(!blas?.threads)("a small BLAS product runs on one thread and leaves the library's thread count as it was", () => {
+    const w = new WasmBackend({ blas: "on" });
+    const before = blas!.threads!.get();
+    const a = put(w, "float32", new Float32Array(128 * 10).fill(1)), b = put(w, "float32", new Float32Array(10 * 512).fill(0.5));
+    const out = w.alloc("float32", 128 * 512);
+    let seen = 0;
+    const sgemm = blas!.sgemm;
+    (blas as { sgemm: typeof sgemm }).sgemm = (...args) => { seen = blas!.threads!.get(); sgemm(...args); };
+    try {
+      w.routines.dot!(out, a, b, 1, 128, 10, 512, false, false);
+    } finally {
+      (blas as { sgemm: typeof sgemm }).sgemm = sgemm;
+    }
+    expect(seen).toBe(1);
+    expect(blas!.threads!.get()).toBe(before);
+    expect(Array.from(w.readSync(out) as Float32Array).every((v) => v === 5)).toBe(true);
+  });
   it("the wasm GEMM leaves its scratch memory free afterwards", () => {
     const w = new WasmBackend({ blas: "off" });
     const a = put(w, "float32", new Float32Array(9 * 11).fill(1)), b = put(w, "float32", new Float32Array(11 * 5).fill(2));
@@ -327,6 +344,16 @@ describe("wasm backend: engine and routines", () => {
     const want = st.tensor(host(g), { device: "js" }).reshape([6, 4]).t().matmul(st.tensor(host(x), { device: "js" }).reshape([6, 5]));
     const got = host(w.grad!), ref = host(want);
     got.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+    // The input's gradient, dY @ (W^T)^T, reads W as stored: the two transposes cancel, no copy.
+    const xr = st.randn([6, 5], { device: "wasm-sched" }).requiresGrad_();
+    const dx = st.grad(xr.matmul(w.t()).mul(g).sum(), [xr])[0]!;
+    const dxItems = st.engine.schedule(dx);
+    expect(dxItems.filter((i) => i.out.op === "permute")).toHaveLength(0);
+    const dot = dxItems.find((i) => i.kind === "routine");
+    expect(dot?.kind === "routine" && dot.trans).toEqual([false, false]);
+    expect(dot!.ins[1]).toBe(w.node);
+    const dxRef = st.tensor(host(g), { device: "js" }).reshape([6, 4]).matmul(st.tensor(host(w), { device: "js" }).reshape([4, 5]));
+    host(dx).forEach((v, i) => expect(v).toBeCloseTo(host(dxRef)[i]!, 4));
     // A sequence through a linear map folds into one product: [2, 3, 5] @ [5, 4].
     const seq = st.randn([2, 3, 5], { device: "wasm-sched" });
     st.realize(seq);

@@ -23,14 +23,20 @@ export function routineSource(s: LazyNode): LazyNode {
 /**
  * What a dot routine reads for operand `s`: a node `s` is the last-two-dims transpose of (an
  * unrealized permute), flagged `trans`, so that the routine reads it transposed rather than the
- * engine copying it; else `s`; reshapes in between are seen through (`routineSource`).
+ * engine copying it; else `s`; reshapes in between are seen through (`routineSource`). Transposes
+ * of transposes cancel: the gradient of `x @ w.T` with respect to x is `g @ (w.T).T`, which reads
+ * `w` as it is stored.
  */
 export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
-  // Above the permute only reshapes that change nothing: the transpose must be of s's own shape.
-  let p = s;
-  while (!p.realized && p.op === "reshape" && shapesEqual(p.shape, p.srcs[0]!.shape)) p = p.srcs[0]!;
-  if (!isLastTwoSwap(p)) return { node: routineSource(s), trans: false };
-  return { node: routineSource(p.srcs[0]!), trans: true };
+  let node = s, trans = false;
+  for (;;) {
+    // Above the permute only reshapes that change nothing: the transpose must be of s's own shape.
+    let p = node;
+    while (!p.realized && p.op === "reshape" && shapesEqual(p.shape, p.srcs[0]!.shape)) p = p.srcs[0]!;
+    if (!isLastTwoSwap(p)) return { node: routineSource(node), trans };
+    node = p.srcs[0]!;
+    trans = !trans;
+  }
 }
 
 /**

@@ -83,6 +83,9 @@ function elementCost(k: Kernel): number {
 
 /** Multiply-adds below which the wasm GEMM runs on one thread. */
 const GEMM_PARALLEL_MIN = 1 << 18;
+/** Products below this many flops run the BLAS on the calling thread alone (see gemmAt). */
+const SMALL_GEMM_FLOPS = Number((globalThis as { process?: { env?: Record<string, string> } }).process?.env?.STRATA_SMALL_GEMM ?? 24e6);
+
 /** Math-only imports, which worker threads provide. */
 const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
 
@@ -124,6 +127,8 @@ export class WasmBackend implements Backend {
   readonly pool: ThreadPool | null;
   private readonly parallelMinWork: number;
   readonly blas: Blas | null;
+  /** The BLAS library's own thread count (1 when it cannot be set). */
+  private readonly blasThreads: number;
   readonly strict: boolean;
   private readonly relaxedSimd: boolean;
   readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
@@ -144,6 +149,7 @@ export class WasmBackend implements Backend {
     this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads, opts.workers) : null;
     const mode = opts.blas ?? "auto";
     this.blas = mode === "off" ? null : loadBlas();
+    this.blasThreads = this.blas?.threads?.get() ?? 1;
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
     this.routines = {
       dot: (out, a, b, batch, m, k, n, ta, tb) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n, ta, tb),
@@ -304,8 +310,17 @@ export class WasmBackend implements Backend {
     if (this.blas) {
       this.pool?.quiet();
       const buf = this.mem.buffer;
-      if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
-      else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);
+      // A small product runs on the calling thread alone: waking the library's sleeping threads
+      // costs more than they save (measured about 0.3 ms on this 2-vCPU machine after wasm
+      // kernels ran, for products of a few MFLOP that take 0.05 ms on one thread).
+      const alone = this.blasThreads > 1 && 2 * m * n * k < SMALL_GEMM_FLOPS;
+      if (alone) this.blas.threads!.set(1);
+      try {
+        if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
+        else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);
+      } finally {
+        if (alone) this.blas.threads!.set(this.blasThreads);
+      }
     } else if (!ta && !tb) {
       this.wasmGemm(dt, c, a, b, 1, m, k, n);
     } else {
