@@ -268,6 +268,7 @@ describe("wasm backend: conv routine", () => {
     ["2d stride, padding, dilation, groups", [2, 4, 9, 8], [6, 2, 3, 2], { stride: [2, 1], padding: [[1, 2], [0, 1]], dilation: [2, 1], groups: 2 }],
     ["1d 1x1", [3, 4, 7], [6, 2, 1], { stride: [1], padding: [[0, 0]], dilation: [1], groups: 2 }],
     ["2d full correlation (transposed conv path)", [3, 3, 5, 4], [4, 3, 3, 2], { stride: [1, 1], padding: [[2, 2], [1, 1]], dilation: [1, 1], groups: 1 }],
+    ["2d full correlation, rows with a vector part and a scalar tail", [4, 3, 5, 6], [5, 3, 3, 3], { stride: [1, 1], padding: [[2, 2], [2, 2]], dilation: [1, 1], groups: 1 }],
     ["1d full correlation", [2, 5, 7], [3, 5, 4], { stride: [1], padding: [[3, 3]], dilation: [1], groups: 1 }],
     ["3d", [1, 2, 4, 5, 3], [3, 2, 2, 3, 2], { stride: [1, 2, 1], padding: [[1, 0], [1, 1], [0, 0]], dilation: [1, 1, 2], groups: 1 }],
     ["2d chunked over images (8 images, 6 per chunk)", [8, 1, 260, 260], [2, 1, 3, 3], { stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1 }],

@@ -26,7 +26,7 @@ export class WasmMemory {
   readonly memory: WasmMemoryObject;
   /** Free blocks, sorted by offset: [offset, bytes]. */
   private free: [number, number][] = [];
-  private top = ALIGN; // offset 0 is never handed out
+  private top = ALIGN; // nothing starts below 64 (vector.ts reads up to 12 bytes before a buffer)
   private f32v!: Float32Array;
   private cachedBuffer: ArrayBufferLike | null = null;
 
@@ -75,7 +75,9 @@ export class WasmMemory {
         this.top = last[0];
       }
       off = this.top;
-      this.ensure(off + need);
+      // 64 bytes past the top stay in the memory: a vector load at a padding bound may read a
+      // few bytes past a buffer's end and masks them off (vector.ts).
+      this.ensure(off + need + ALIGN);
       this.top = off + need;
     }
     return off;

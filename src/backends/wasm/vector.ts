@@ -267,10 +267,23 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       f.if(); body(); f.else(); zeroVec(); f.set(out); f.end();
       return;
     }
-    // Lanes inside the bounds load as one vector; a step that straddles a bound (padding) loads
-    // lane by lane, with zeros outside.
+    // Lanes inside the bounds load as one vector, and a step wholly outside is zeros. A step that
+    // straddles a bound (padding) loads contiguous lanes as one vector too and zeroes the lanes
+    // outside: such a load reaches at most 3 elements past the buffer's valid ones, which the
+    // memory always has (memory.ts: nothing starts below 64, and 64 bytes follow the top). Strided
+    // lanes could reach further: they load one by one.
+    const m = maskLocal();
     vconds(e.valid);
-    f.fd(V.i32x4AllTrue).if(); body(); f.else(); perLane(e); f.end();
+    f.tee(m).fd(V.i32x4AllTrue).if(); body();
+    f.else().get(m).fd(V.v128AnyTrue).if();
+    if (linearCoef(e.idx, v, plan.varying) === 1 && e.dt !== "uint8" && e.dt !== "bool") {
+      body();
+      f.get(out); zeroVec(); f.get(m).fd(V.v128Bitselect).set(out);
+    } else {
+      perLane(e);
+    }
+    f.else(); zeroVec(); f.set(out); f.end();
+    f.end();
   };
 
   /** (a > b || a !== a) ? a : b on float32 lanes, as the scalar max. */
@@ -281,7 +294,8 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     f.fd(V.v128Or).fd(V.v128Bitselect);
   };
 
-  let pairLocal = -1;
+  let pairLocal = -1, maskAt = -1;
+  const maskLocal = () => (maskAt < 0 ? (maskAt = f.local(T.v128)) : maskAt);
   const expPair = () => (pairLocal < 0 ? (pairLocal = f.local(T.v128)) : pairLocal);
 
   const alu = (e: Extract<VExpr, { k: "alu" }>) => {
