@@ -66,6 +66,7 @@ const result = await st.train.fit(model, {
   data: trainLoader, valData: testLoader, loss: "crossEntropy", optimizer, scheduler, epochs: config.epochs,
   metrics: ["accuracy"], callbacks: [checkpoints, new st.train.JsonLogger(join(config.out, "log.jsonl"), { everySteps: 10 })],
   resume: args.resume ? config.out : null,
+  jit: true, // each step traced once, then replayed (st.jit)
 });
 
 // ---- results ----

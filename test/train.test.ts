@@ -162,6 +162,19 @@ describe("fit", () => {
     expect(await weightsOf(b.model)).toEqual(await weightsOf(a.model));
   });
 
+  it("jit: true trains to the very weights and logs of an eager run, replaying most steps", async () => {
+    const a = setup();
+    const ra = await st.train.fit(a.model, opts(a, { seed: 5 }));
+    const b = setup();
+    st.engine.resetStats();
+    const rb = await st.train.fit(b.model, opts(b, { seed: 5, jit: true }));
+    expect(await weightsOf(b.model)).toEqual(await weightsOf(a.model));
+    expect(rb.history.map((h) => [h.loss, h.valLoss, h.valAccuracy, h.lr])).toEqual(ra.history.map((h) => [h.loss, h.valLoss, h.valAccuracy, h.lr]));
+    // 24 steps: the first of each batch shape runs eagerly, each epoch's first is traced anew
+    // (evaluate() switched the model to eval mode and back).
+    expect(st.engine.stats().replays).toBeGreaterThan(12);
+  });
+
   it("resumes a run stopped mid-epoch to the very weights of an uninterrupted one", async () => {
     const a = setup();
     await st.train.fit(a.model, opts(a, { seed: 1 }));

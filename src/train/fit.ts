@@ -9,6 +9,7 @@ import { ValueError } from "../ir/errors.ts";
 import * as F from "../nn/functional.ts";
 import type { Module } from "../nn/module.ts";
 import { cat } from "../tensor/movement.ts";
+import { jit } from "../tensor/jit.ts";
 import { getRngState, manualSeed, type RngState, setRngState } from "../tensor/random.ts";
 import { addToScope, scope, withScopeList } from "../tensor/scope.ts";
 import { Tensor } from "../tensor/tensor.ts";
@@ -75,6 +76,12 @@ export interface FitOptions {
   resume?: string | null;
   /** At most this many batches per epoch. */
   stepsPerEpoch?: number;
+  /**
+   * Run each step (forward, loss, zeroGrad, backward, optimizer step) through `st.jit`: traced
+   * once per batch shape, then replayed without its JavaScript. Results are the same; the loss
+   * function must not read values (`item()`, `data()`). Default false.
+   */
+  jit?: boolean;
 }
 
 /** The result of `fit`. */
@@ -390,6 +397,16 @@ export async function fit(model: Module, opts: FitOptions): Promise<FitResult> {
     manualSeed(opts.seed);
   }
 
+  const eagerStep = (x: Tensor, y: Tensor): { out: Tensor; l: Tensor } => {
+    const out = forward(x);
+    const l = loss(out, y);
+    optimizer.zeroGrad();
+    l.backward();
+    optimizer.step();
+    return { out, l };
+  };
+  const trainStep = opts.jit ? jit(eagerStep) : eagerStep;
+
   const t0 = performance.now();
   model.train();
   for (const { c } of callbacks) await c.onTrainBegin?.(ctx);
@@ -446,11 +463,7 @@ export async function fit(model: Module, opts: FitOptions): Promise<FitResult> {
         if (next.done) return null;
         const { x, y } = splitBatch(next.value, opts.device);
         if (!y) throw new ValueError("fit: the batches have no targets; yield [x, y] batches");
-        const out = forward(x);
-        const l = loss(out, y);
-        optimizer.zeroGrad();
-        l.backward();
-        optimizer.step();
+        const { out, l } = trainStep(x, y);
         const value = Number(await l.item());
         for (const m of metrics) await m.update(out.detach(), y);
         return { loss: value, n: x.shape[0]! };
