@@ -270,6 +270,8 @@ describe("wasm backend: conv routine", () => {
     ["2d full correlation (transposed conv path)", [3, 3, 5, 4], [4, 3, 3, 2], { stride: [1, 1], padding: [[2, 2], [1, 1]], dilation: [1, 1], groups: 1 }],
     ["2d full correlation, rows with a vector part and a scalar tail", [4, 3, 5, 6], [5, 3, 3, 3], { stride: [1, 1], padding: [[2, 2], [2, 2]], dilation: [1, 1], groups: 1 }],
     ["1d full correlation", [2, 5, 7], [3, 5, 4], { stride: [1], padding: [[3, 3]], dilation: [1], groups: 1 }],
+    ["2d unfolded by rows (a weight gradient's shape: kernel wider than the output)", [3, 4, 12, 13], [5, 4, 9, 10], { stride: [1, 1], padding: [[0, 0], [1, 0]], dilation: [1, 1], groups: 1 }],
+    ["2d unfolded by rows, strided and dilated", [2, 3, 15, 17], [4, 3, 3, 12], { stride: [2, 1], padding: [[1, 1], [0, 2]], dilation: [2, 1], groups: 1 }],
     ["3d", [1, 2, 4, 5, 3], [3, 2, 2, 3, 2], { stride: [1, 2, 1], padding: [[1, 0], [1, 1], [0, 0]], dilation: [1, 1, 2], groups: 1 }],
     ["2d chunked over images (8 images, 6 per chunk)", [8, 1, 260, 260], [2, 1, 3, 3], { stride: [1, 1], padding: [[1, 1], [1, 1]], dilation: [1, 1], groups: 1 }],
   ];

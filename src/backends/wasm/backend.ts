@@ -21,7 +21,7 @@ import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
-import { col2imKernel, directConvKernel, im2colKernel, isFullCorrelation, planConv } from "./conv.ts";
+import { col2imKernel, directConvKernel, im2colKernel, im2rowKernel, isFullCorrelation, planConv, prefersRows } from "./conv.ts";
 import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
 import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
 import { type Col2imExports, emitCol2im } from "./col2im.ts";
@@ -353,6 +353,7 @@ export class WasmBackend implements Backend {
     }
     this.stats.convGemmCalls++;
     if (isFullCorrelation(wShape, p)) return this.fullCorrelation(out, x, w, xShape, wShape);
+    if (prefersRows(xShape, wShape, p)) return this.convByRows(out, x, w, xShape, wShape, p);
     const E = DTYPES[dt].bytes;
     const { n, groups: G, coutG, rows, positions: P, imageSize } = planConv(xShape, wShape, p);
     const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / (G * rows * P))));
@@ -376,6 +377,33 @@ export class WasmBackend implements Backend {
     } finally {
       this.mem.release(cols, colsBytes);
       if (prodBytes) this.mem.release(prodAt, prodBytes);
+    }
+  }
+
+  /**
+   * A conv unfolded by rows (conv.ts, `prefersRows`): per chunk of images, rows [nb·P, Cin·K]
+   * (an unfold kernel whose vector lanes run along the kernel's last dim), one product with the
+   * weights read transposed, [nb·P, Cout], and a transpose kernel into [nb, Cout, P].
+   */
+  private convByRows(out: WasmBuf, x: WasmBuf, w: WasmBuf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void {
+    const dt = out.dtype as "float32" | "float64", E = DTYPES[dt].bytes;
+    const { n, coutG: cout, rows, positions: P, imageSize } = planConv(xShape, wShape, p);
+    const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / (rows * P))));
+    const colsBytes = nb * P * rows * E, prodBytes = nb * P * cout * E;
+    const cols = this.mem.allocScratch(colsBytes), prodAt = this.mem.allocScratch(prodBytes);
+    try {
+      for (let n0 = 0; n0 < n; n0 += nb) {
+        const count = Math.min(nb, n - n0);
+        const unfold = im2rowKernel(dt, count, xShape, wShape, p);
+        this.runAt(this.routineKernel(unfold), unfold, [cols, x.off + n0 * imageSize * E]);
+        if (this.blas) this.gemmAt(dt, prodAt, cols, w.off, count * P, rows, cout, false, true);
+        else this.wasmGemm(dt, prodAt, cols, w.off, 1, count * P, rows, cout, true);
+        const t = transposeKernel(dt, count, cout, P);
+        this.runAt(this.routineKernel(t), t, [out.off + n0 * cout * P * E, prodAt]);
+      }
+    } finally {
+      this.mem.release(cols, colsBytes);
+      this.mem.release(prodAt, prodBytes);
     }
   }
 

@@ -65,6 +65,40 @@ export function im2colKernel(dt: DType, nb: number, xShape: readonly number[], w
 }
 
 /**
+ * Whether to unfold by rows (`im2rowKernel`): for an ungrouped conv whose kernel's last dim is
+ * longer than its output's, as in a weight gradient (autograd/conv-vjp.ts: the output gradient is
+ * the kernel, the kernel's taps are the output). An unfold's innermost loop, the one that runs in
+ * vector lanes, is the output's last dim by columns and the kernel's by rows.
+ */
+export function prefersRows(xShape: readonly number[], wShape: readonly number[], p: ConvParams): boolean {
+  const ys = outSpatial(xShape, wShape, p), last = wShape.length - 1;
+  return p.groups === 1 && ys.length > 0 && wShape[last]! > ys[ys.length - 1]!;
+}
+
+/**
+ * The unfold by rows for `nb` images: rows[b, y..., ci, k...] = x[b, ci, y·stride + k·dilation -
+ * padLow], zero outside the input; one row per output position, so the product is
+ * rows [nb·P, Cin·K] @ W^T [Cin·K, Cout] (W read transposed), and its [nb, P, Cout] result is
+ * transposed into the output.
+ */
+export function im2rowKernel(dt: DType, nb: number, xShape: readonly number[], wShape: readonly number[], p: ConvParams): Kernel {
+  const nsp = xShape.length - 2, ks = wShape.slice(2), xs = xShape.slice(2), ys = outSpatial(xShape, wShape, p);
+  const cin = xShape[1]!;
+  const shape = [nb, ...ys, cin, ...ks];
+  const o = shape.map((s, i) => lvar(`o${i}`, s));
+  const ob = o[0]!, oy = o.slice(1, 1 + nsp), oc = o[1 + nsp]!, ok = o.slice(2 + nsp);
+  const conds: Cond[] = [];
+  const at = xs.map((x, i) => convInputIndex(conds, oy[i]!, ok[i]!, i, p, x));
+  const load: VExpr = { k: "load", buf: 1, idx: flatIndex([ob, oc, ...at], [nb, cin, ...xs]), valid: conds, dt };
+  const value: VExpr = conds.length ? { k: "gate", valid: conds, src: load, dt } : load;
+  const size = prod(shape);
+  return {
+    bufs: [{ dtype: dt, size }, { dtype: dt, size: nb * prod(xShape.slice(1)) }],
+    shape, reduce: null, value, store: { idx: flatIndex(o, shape), mode: "set" }, scalars: [],
+  };
+}
+
+/**
  * The conv as one reduction kernel (output loops, reduction over input channels and taps), for
  * dtypes the GEMM does not take.
  */
