@@ -177,7 +177,8 @@ describe("wasm backend: kernels match the js backend bit for bit", () => {
 
 describe("wasm backend: dot routine", () => {
   const blas = loadBlas();
-  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [2, 7, 13, 19], [1, 65, 300, 33], [3, 4, 8, 8], [1, 130, 257, 17], [2, 98, 300, 24]];
+  // [batch, m, k, n]; [8, 5, 9, 16] and [7, 12, 20, 24]: batches that threads share by products.
+  const cases: [number, number, number, number][] = [[1, 1, 1, 1], [2, 7, 13, 19], [1, 65, 300, 33], [3, 4, 8, 8], [1, 130, 257, 17], [2, 98, 300, 24], [8, 5, 9, 16], [7, 12, 20, 24]];
   const paths: [string, "off" | "on", number][] = [["wasm GEMM", "off", 1], ["wasm GEMM on 3 threads", "off", 3], ...(blas ? [[`BLAS (${blas.library})`, "on", 1] as [string, "on", number]] : [])];
   for (const [label, mode, threads] of paths) {
     for (const dt of ["float32", "float64", "int32"] as const) {

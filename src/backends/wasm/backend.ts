@@ -135,7 +135,7 @@ export class WasmBackend implements Backend {
   readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
-  private readonly gemms = new Map<string, GemmExports & { par: number }>();
+  private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
   private readonly col2ims = new Map<string, Col2imExports>();
   private readonly dotKernels = new Map<string, Compiled>();
   /** Kernels the routines build (unfold, permute, transpose, gather, direct conv), by key. */
@@ -263,12 +263,16 @@ export class WasmBackend implements Backend {
 
   // ---- routines ----------------------------------------------------------------------------------
 
-  private gemm(dt: "float32" | "float64"): GemmExports & { par: number } {
+  private gemm(dt: "float32" | "float64"): GemmExports & { par: number; batchPar: number } {
     let g = this.gemms.get(dt);
     if (!g) {
       const module = new Wasm.Module(emitGemm(dt, this.mem.shared, this.relaxedSimd));
       const inst = new Wasm.Instance(module, { env: { memory: this.mem.memory } });
-      g = { ...(inst.exports as unknown as GemmExports), par: this.pool ? this.pool.register(module, "gemm") : -1 };
+      g = {
+        ...(inst.exports as unknown as GemmExports),
+        par: this.pool ? this.pool.register(module, "gemm") : -1,
+        batchPar: this.pool ? this.pool.register(module, "gemmBatch") : -1,
+      };
       this.gemms.set(dt, g);
     }
     return g;
@@ -477,6 +481,23 @@ export class WasmBackend implements Backend {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
+    // A batch of products (attention's per-head ones) is shared by items: each thread packs and
+    // multiplies whole products, one dispatch for the batch rather than one per product.
+    if (this.pool && g.par >= 0 && np === n && batch >= 2 * this.pool.threads) {
+      const T = this.pool.threads, bpBytes = k * np * E, apBytes = MC * KC * E;
+      const scratch = this.mem.allocScratch(T * (bpBytes + apBytes));
+      try {
+        const parts: number[][] = [];
+        for (let t = 0; t < T; t++) {
+          const [lo, hi] = share(batch, T, t), bp = scratch + t * (bpBytes + apBytes);
+          parts.push([a, b, c, lo, hi, m, k, n, m * k * E, k * n * E, m * n * E, tb ? 1 : n, tb ? k : 1, bp, bp + bpBytes]);
+        }
+        this.pool.run(g.batchPar, parts, g.gemmBatch as (...x: number[]) => void);
+      } finally {
+        this.mem.release(scratch, T * (bpBytes + apBytes));
+      }
+      return;
+    }
     const pool = this.pool && g.par >= 0 && m >= 8 && m * k * n >= GEMM_PARALLEL_MIN ? this.pool : null;
     const T = pool ? Math.min(pool.threads, Math.floor(m / 4)) : 1;
     const bp = this.mem.allocScratch(k * np * E), ap = this.mem.allocScratch(T * MC * KC * E);

@@ -30,6 +30,12 @@ export interface GemmExports {
    * scratch for a packed MC x KC block of A.
    */
   gemm(a: number, bp: number, c: number, m: number, k: number, np: number, lda: number, ldc: number, ap: number): void;
+  /**
+   * gemmBatch(A, B, C, lo, hi, M, K, N, sa, sb, sc, ks, js, Bp, Ap): for i in [lo, hi), pack B + i·sb
+   * (strides ks, js as in pack) and C + i·sc = (A + i·sa) @ it; sa, sb, sc in bytes; N a multiple
+   * of the panel width (no padding); Bp and Ap scratch as in pack and gemm.
+   */
+  gemmBatch(a: number, b: number, c: number, lo: number, hi: number, m: number, k: number, n: number, sa: number, sb: number, sc: number, ks: number, js: number, bp: number, ap: number): void;
 }
 
 /** `relaxedSimd: false` keeps mul + add even where the engine has relaxed_madd. */
@@ -46,6 +52,7 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
   const sload = f32 ? Op.f32Load : Op.f64Load;
   const sstore = f32 ? Op.f32Store : Op.f64Store;
   const mb = new ModuleBuilder(sharedMemory);
+  let packFn = -1, gemmFn = -1;
 
   // ---- pack --------------------------------------------------------------------------------
   {
@@ -59,6 +66,11 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     f.get(k).get(K).op(Op.i32GeS).brIf(1);
     f.get(BP).get(j0).get(K).op(Op.i32Mul).get(k).i32(W).op(Op.i32Mul).op(Op.i32Add).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(dst);
     f.get(B).get(k).get(KS).op(Op.i32Mul).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(src);
+    // A whole panel of a row-major B: its W elements are contiguous, two vector copies.
+    f.get(JS).i32(1).op(Op.i32Eq).get(j0).i32(W).op(Op.i32Add).get(N).op(Op.i32LeS).op(Op.i32And).if();
+    f.get(dst).get(src).get(j0).i32(SH).op(Op.i32Shl).op(Op.i32Add).set(src).get(src).memFD(OpFD.v128Load, 0).memFD(OpFD.v128Store, 0);
+    f.get(dst).get(src).memFD(OpFD.v128Load, 0, 16).memFD(OpFD.v128Store, 0, 16);
+    f.else();
     f.i32(0).set(j).block().loop();
     f.get(j).i32(W).op(Op.i32GeS).brIf(1);
     // dst[j] = j0 + j < N ? src[j0 + j] : 0
@@ -71,9 +83,10 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     f.end();
     f.mem(sstore, SH);
     f.get(j).i32(1).op(Op.i32Add).set(j).br(0).end().end();
+    f.end();
     f.get(k).i32(1).op(Op.i32Add).set(k).br(0).end().end();
     f.get(j0).i32(W).op(Op.i32Add).set(j0).br(0).end().end();
-    mb.addFunc("pack", f);
+    packFn = mb.addFunc("pack", f);
   }
 
   // ---- gemm --------------------------------------------------------------------------------
@@ -179,7 +192,23 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     f.get(ib).i32(MC).op(Op.i32Add).set(ib).br(0).end().end();
     f.get(kb).i32(KC).op(Op.i32Add).set(kb).br(0).end().end();
     void rows;
-    mb.addFunc("gemm", f);
+    gemmFn = mb.addFunc("gemm", f);
+  }
+
+  // ---- gemmBatch ---------------------------------------------------------------------------
+  // Products lo..hi-1 of a batch, each packed and multiplied whole, so that threads can share a
+  // batch of small products by items (splitting each by rows costs a dispatch per product).
+  {
+    const f = new Fn(Array.from({ length: 15 }, () => T.i32));
+    const [A, B, C, LO, HI, M, K, N, SA, SB, SC, KS, JS, BP, AP] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+    const i = f.local(T.i32);
+    f.get(LO).set(i).block().loop();
+    f.get(i).get(HI).op(Op.i32GeS).brIf(1);
+    f.get(B).get(i).get(SB).op(Op.i32Mul).op(Op.i32Add).get(BP).get(K).get(N).get(N).get(KS).get(JS).call(packFn);
+    f.get(A).get(i).get(SA).op(Op.i32Mul).op(Op.i32Add).get(BP).get(C).get(i).get(SC).op(Op.i32Mul).op(Op.i32Add);
+    f.get(M).get(K).get(N).get(K).get(N).get(AP).call(gemmFn);
+    f.get(i).i32(1).op(Op.i32Add).set(i).br(0).end().end();
+    mb.addFunc("gemmBatch", f);
   }
   return mb.encode();
 }
