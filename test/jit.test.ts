@@ -227,6 +227,21 @@ describe("st.jit", () => {
     expect(inner.traces).toBe(0);
   });
 
+  it("the doc example runs and replays calls 3 to 5", () => {
+    const model = new st.nn.Linear(4, 2);
+    const opt = new st.optim.SGD(model.parameters(), { lr: 0.1 });
+    const step = st.jit((x: st.Tensor, y: st.Tensor) => {
+      opt.zeroGrad();
+      const loss = st.nn.functional.mseLoss(model.forward(x), y);
+      loss.backward();
+      opt.step();
+      return loss;
+    });
+    st.engine.resetStats();
+    for (let i = 0; i < 5; i++) step(st.randn([8, 4]), st.randn([8, 2]));
+    expect(st.engine.stats().replays).toBe(3);
+  });
+
   it("warmup: 0 traces the first call; reset() starts over", () => {
     const f = st.jit((x: st.Tensor) => x.square(), { warmup: 0 });
     const x = st.tensor([3]);

@@ -84,7 +84,11 @@ function elementCost(k: Kernel): number {
 
 /** Multiply-adds below which the wasm GEMM runs on one thread. */
 const GEMM_PARALLEL_MIN = 1 << 18;
-/** Products below this many flops run the BLAS on the calling thread alone (see gemmAt). */
+/**
+ * Products below this many flops run the BLAS on the calling thread alone (see gemmAt); the
+ * STRATA_SMALL_GEMM environment variable sets another bound (0: never), for machines where
+ * waking the library's threads costs more or less than on the 2-vCPU machine this was measured on.
+ */
 const SMALL_GEMM_FLOPS = Number((globalThis as { process?: { env?: Record<string, string> } }).process?.env?.STRATA_SMALL_GEMM ?? 24e6);
 
 /** Math-only imports, which worker threads provide. */
