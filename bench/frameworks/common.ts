@@ -116,6 +116,20 @@ export function reportSkip(bench: BenchName, framework: string, note: string, ex
   console.log(JSON.stringify(line));
 }
 
+/**
+ * Runs a peer's benchmark; a failure becomes a result line with its message (and exit code 1).
+ * Then exits: peers' worker pools or other handles would keep the process alive.
+ */
+export async function runPeer(bench: BenchName, framework: string, run: () => unknown, extra: Record<string, unknown> = {}): Promise<never> {
+  try {
+    await run();
+  } catch (e) {
+    reportSkip(bench, framework, `failed: ${(e as Error).message ?? String(e)}`.slice(0, 500), extra);
+    process.exitCode = 1;
+  }
+  process.exit();
+}
+
 /** GFLOP (or samples / sequences) one step of `bench` accounts for: the numerator of its value. */
 export function workPerStep(bench: BenchName): number {
   const s = BENCHES[bench];

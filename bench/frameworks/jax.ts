@@ -15,7 +15,7 @@
  * runs on the workers is timed to completion.
  */
 import { installIteratorHelpers, installWebWorker } from "./node-compat.ts";
-import { type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep, BENCHES } from "./common.ts";
+import { type BenchName, packageVersion, parseArgs, report, timeLoopAsync, workPerStep, BENCHES, runPeer } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -184,11 +184,5 @@ async function run(): Promise<void> {
   }
 }
 
-try {
-  await run();
-} catch (e) {
-  reportSkip(bench, FRAMEWORK, `failed: ${(e as Error).message ?? String(e)}`.slice(0, 500), extra);
-  process.exitCode = 1;
-}
-// The worker pool's threads are unref'd, but jax-js may hold other handles; don't wait for them.
-process.exit();
+// The worker pool's threads are unref'd, but jax-js may hold other handles: runPeer exits.
+await runPeer(bench, FRAMEWORK, run, extra);

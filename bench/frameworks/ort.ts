@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import * as st from "../../src/index.ts";
-import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep } from "./common.ts";
+import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep, runPeer } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -173,10 +173,4 @@ async function run(): Promise<void> {
   report(bench, FRAMEWORK, workPerStep(bench), r, extra);
 }
 
-try {
-  await run();
-} catch (e) {
-  reportSkip(bench, FRAMEWORK, `failed: ${(e as Error).message ?? String(e)}`.slice(0, 500), extra);
-  process.exitCode = 1;
-}
-process.exit();
+await runPeer(bench, FRAMEWORK, run, extra);

@@ -26,7 +26,7 @@ import { createRequire } from "node:module";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoop, workPerStep } from "./common.ts";
+import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoop, workPerStep, runPeer } from "./common.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -179,12 +179,8 @@ function run(): void {
   }
 }
 
-try {
+// Emscripten's pthread workers would keep the process alive: runPeer exits.
+await runPeer(bench, FRAMEWORK, async () => {
   await startBackend(wantThreads);
   run();
-} catch (e) {
-  reportSkip(bench, FRAMEWORK, `failed: ${(e as Error).message ?? String(e)}`.slice(0, 500), { threadsRequested: wantThreads });
-  process.exitCode = 1;
-}
-// Emscripten's pthread workers would keep the process alive.
-process.exit();
+}, { threadsRequested: wantThreads });
