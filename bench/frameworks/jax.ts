@@ -107,6 +107,16 @@ function encoderLayer(p: Params, x: Arr): Arr {
   return layerNorm(h.add(f), p["ln2.g"]!, p["ln2.b"]!);
 }
 
+/** Times training steps, each mapping the parameters to new ones, awaited to completion. */
+async function timeTraining(p0: Params, step: (p: Params) => Params): Promise<void> {
+  let p = p0;
+  const r = await timeLoopAsync(async () => {
+    p = step(p);
+    await blockUntilReady(p);
+  }, seconds);
+  report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+}
+
 async function run(): Promise<void> {
   switch (bench) {
     case "gemm-512": case "gemm-1024": case "gemm-2048": {
@@ -122,29 +132,21 @@ async function run(): Promise<void> {
       return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
     }
     case "mlp-train": {
-      let p: Params = {};
+      const p: Params = {};
       linear(p, "l1", 784, 512);
       linear(p, "l2", 512, 512);
       linear(p, "l3", 512, 10);
       const x = random.uniform(nextKey(), [spec.batch!, 784]), y = labels(spec.batch!);
       await blockUntilReady([p, x, y]);
       const step = sgdStep(mlpLoss, 0.01);
-      const r = await timeLoopAsync(async () => {
-        p = step(p, x.ref, y.ref);
-        await blockUntilReady(p);
-      }, seconds);
-      return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+      return timeTraining(p, (q) => step(q, x.ref, y.ref));
     }
     case "cnn-train": {
-      let p = cnnParams();
+      const p = cnnParams();
       const x = random.uniform(nextKey(), [spec.batch!, 1, 28, 28]), y = labels(spec.batch!);
       await blockUntilReady([p, x, y]);
       const step = sgdStep((q, xx, yy) => crossEntropy(cnnForward(q, xx), yy), 0.01);
-      const r = await timeLoopAsync(async () => {
-        p = step(p, x.ref, y.ref);
-        await blockUntilReady(p);
-      }, seconds);
-      return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+      return timeTraining(p, (q) => step(q, x.ref, y.ref));
     }
     case "cnn-infer": {
       const p = cnnParams();
@@ -159,7 +161,7 @@ async function run(): Promise<void> {
       return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
     }
     case "transformer-train": {
-      let p: Params = {};
+      const p: Params = {};
       linear(p, "in", D, 3 * D);
       linear(p, "out", D, D);
       linear(p, "ff1", D, FF);
@@ -175,11 +177,7 @@ async function run(): Promise<void> {
         const g = grad(loss)(tree.ref(q), xx);
         return tree.map((w: Arr, dw: Arr) => w.sub(dw.mul(0.01)), q, g) as Params;
       });
-      const r = await timeLoopAsync(async () => {
-        p = step(p, x.ref);
-        await blockUntilReady(p);
-      }, seconds);
-      return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+      return timeTraining(p, (q) => step(q, x.ref));
     }
   }
 }
