@@ -104,10 +104,10 @@ export class Replay {
     return bufs;
   }
 
-  /** Gives back every buffer the replay allocated (after a failure, or results nobody took). */
-  release(bufs: (Buf | undefined)[], only?: ReadonlySet<number>): void {
+  /** Gives back every buffer a failed replay allocated. */
+  private release(bufs: (Buf | undefined)[]): void {
     bufs.forEach((b, s) => {
-      if (!b || this.leaf[s] || (only && !only.has(s))) return;
+      if (!b || this.leaf[s]) return;
       freeBuffer(this.slots[s]!.device, b);
       bufs[s] = undefined;
     });

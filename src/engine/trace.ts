@@ -40,11 +40,6 @@ export class Recording {
   private readonly slotOf = new Map<LazyNode, number>();
   private closed = false;
 
-  /** The slot of `n`, or -1 when nothing recorded touched it. */
-  find(n: LazyNode): number {
-    return this.slotOf.get(n) ?? -1;
-  }
-
   private newSlot(n: LazyNode): number {
     const s = this.slots.length;
     this.slots.push({ shape: n.shape, dtype: n.dtype, device: n.device });
@@ -52,12 +47,8 @@ export class Recording {
     return s;
   }
 
-  /** The slot of `n`: a recorded output, or (data from before the trace) a new leaf. */
+  /** The slot `n` is read from: a recorded output, or (data from before the trace) a new leaf. */
   slotFor(n: LazyNode): number {
-    return this.input(n);
-  }
-
-  private input(n: LazyNode): number {
     const s = this.slotOf.get(n);
     if (s !== undefined) return s;
     if (!n.realized) throw new Error(`internal: trace reads node ${n.id} (${n.op}), which holds no data`);
@@ -72,12 +63,12 @@ export class Recording {
   }
 
   kernel(it: Extract<ScheduleItem, { kind: "kernel" }>, prog: Program | null): void {
-    const ins = it.ins.map((n) => this.input(n));
+    const ins = it.ins.map((n) => this.slotFor(n));
     this.steps.push({ kind: "kernel", prog: numel(it.kernel.shape) > 0 ? prog : null, out: this.output(it.out), ins, scalars: it.kernel.scalars });
   }
 
   routine(it: RoutineItem): void {
-    const ins = it.ins.map((n) => this.input(n));
+    const ins = it.ins.map((n) => this.slotFor(n));
     this.steps.push({ kind: "routine", item: it, out: this.output(it.out), ins });
   }
 
