@@ -16,8 +16,13 @@ const bench = args.bench as BenchName;
 const blas = (args.opts.blas ?? "auto") as "auto" | "on" | "off";
 const device = args.opts.device ?? "wasm";
 const useJit = (args.opts.jit ?? "on") !== "off";
+let blasCore: string | null = null;
 if (device === "wasm") {
-  st.registerBackend("wasm", () => new WasmBackend({ blas }));
+  st.registerBackend("wasm", () => {
+    const backend = new WasmBackend({ blas });
+    blasCore = backend.blas?.core ?? null;
+    return backend;
+  });
 }
 st.device(device);
 st.manualSeed(0);
@@ -92,4 +97,4 @@ function run(): { step: () => void; perStep: number } {
 
 const { step, perStep } = run();
 const r = timeLoop(step, Number(args.opts.seconds ?? 3));
-console.log(JSON.stringify({ bench, framework: "strata", device, blas, jit: useJit, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));
+console.log(JSON.stringify({ bench, framework: "strata", device, blas, blasCore, jit: useJit, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));

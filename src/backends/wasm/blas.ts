@@ -11,6 +11,11 @@
 export interface Blas {
   /** The library that was loaded. */
   readonly library: string;
+  /**
+   * OpenBLAS's kernel table (`openblas_get_corename`: "Cooperlake", "SkylakeX", "Haswell", ...),
+   * null for other libraries. OpenBLAS picks it from the CPU unless `OPENBLAS_CORETYPE` names one.
+   */
+  readonly core: string | null;
   sgemm(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, ta?: boolean, tb?: boolean): void;
   dgemm(m: number, n: number, k: number, a: Float64Array, b: Float64Array, c: Float64Array, ta?: boolean, tb?: boolean): void;
   /** The library's thread count, and a setter (OpenBLAS only; null where the library has none). */
@@ -54,15 +59,17 @@ export function loadBlas(): Blas | null {
     try {
       const s = lib.func("void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, void *a, int lda, void *b, int ldb, float beta, void *c, int ldc)");
       const d = lib.func("void cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, void *a, int lda, void *b, int ldb, double beta, void *c, int ldc)");
-      let threads: Blas["threads"] = null;
+      let threads: Blas["threads"] = null, core: string | null = null;
       try {
         const get = lib.func("int openblas_get_num_threads()"), set = lib.func("void openblas_set_num_threads(int n)");
         threads = { get: () => get() as number, set: (n) => void set(n) };
+        core = lib.func("const char *openblas_get_corename()")() as string;
       } catch {
         // Not OpenBLAS: the library keeps its own threading.
       }
       cached = {
         library,
+        core,
         threads,
         sgemm: (m, n, k, a, b, c, ta = false, tb = false) =>
           void s(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, m, n, k, 1, a, ta ? m : k, b, tb ? k : n, 0, c, n),
