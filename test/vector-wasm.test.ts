@@ -80,6 +80,14 @@ const CASES: [string, Inputs, (t: Record<string, st.Tensor>) => st.Tensor][] = [
   ["argmax and argmin along and across the vectorized dim", { a: { shape: [9, 13] } }, ({ a }) => a!.argmax(0).add(a!.argmin(0)).float().add(a!.argmax(1).float().sum())],
   ["max pooling windows (stride 2 loads)", { a: { shape: [2, 3, 18, 18] } }, ({ a }) => st.nn.functional.maxPool2d(a!, 2)],
   ["max pooling with padding and stride", { a: { shape: [1, 2, 17, 17] } }, ({ a }) => st.nn.functional.maxPool2d(a!, 3, { stride: 2, padding: 1 })],
+  ["bias, relu and max pooling in one kernel, 4 to 7 outputs wide (stride 2 loads up to the buffer's end)", { a: { shape: [2, 3, 8, 8] }, b: { shape: [2, 3, 14, 14] }, c: { shape: [3] } }, ({ a, b, c }) => {
+    const bias = c!.reshape([1, 3, 1, 1]);
+    const pool = (x: st.Tensor) => st.nn.functional.maxPool2d(x.add(bias).relu(), 2).flatten();
+    return st.cat([pool(a!), pool(b!)]);
+  }],
+  ["int32, uint8 and bool maximum in lanes", { a: { shape: [3, 13], dtype: "int32" }, b: { shape: [3, 13], dtype: "int32" }, u: { shape: [3, 13], dtype: "uint8" }, v: { shape: [3, 13], dtype: "uint8" } }, ({ a, b, u, v }) =>
+    a!.maximum(b!).float().add(u!.maximum(v!).float()).add(a!.le(b!).float()).add(a!.ge(0).logicalOr(u!.gt(9)).float())],
+  ["short reductions (unrolled) and a longer one", { a: { shape: [6, 13, 3] }, b: { shape: [6, 13, 10] } }, ({ a, b }) => a!.sum(-1).add(a!.amax(-1)).add(b!.sum(-1)).add(b!.prod(-1))],
   ["every other column (strided view)", { a: { shape: [5, 34] } }, ({ a }) => a!.reshape([5, 17, 2]).narrow(2, 0, 1).mul(3)],
   ["padding (gated loads)", { a: { shape: [3, 13] } }, ({ a }) => st.nn.functional.pad(a!, [3, 2, 1, 1]).add(1)],
   ["gathers along the vectorized dim (lane by lane), with the rest in lanes", { a: { shape: [4, 40] }, i: { shape: [4, 40], dtype: "int32", specials: false } }, ({ a, i }) => a!.gather(1, i!.abs().remainder(40)).mul(a!).add(1)],

@@ -60,6 +60,9 @@ export const IMPORTS = {
 } as const satisfies Record<string, readonly [readonly ValType[], readonly ValType[]]>;
 type ImportName = keyof typeof IMPORTS;
 
+/** Reductions of at most this many steps are unrolled. */
+const UNROLL_REDUCE = 9;
+
 const randomBits = (dt: DType): number => (dt === "float64" ? 53 : 24);
 
 /**
@@ -499,6 +502,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   };
 
   // ---- loops ---------------------------------------------------------------------------------
+  const redVars = red ? red.shape.map((_, i) => `r${i}`) : [];
   const loop = (v: number, size: number, body: () => void) => {
     f.i32(0).set(v).loop();
     body();
@@ -517,6 +521,23 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
     const inner = () => nest(vars, sizes, body, d + 1, splitAt);
     if (d === splitAt) splitLoop(loopVar.get(vars[d]!)!, inner);
     else loop(loopVar.get(vars[d]!)!, sizes[d]!, inner);
+  };
+
+  /**
+   * The reduction loops, unrolled when they are short (a pooling window): each step then has its
+   * loop variables as constants, which the engine folds into the addresses.
+   */
+  const reduceNest = (body: () => void) => {
+    const sizes = red!.shape, total = sizes.reduce((a, b) => a * b, 1);
+    if (total > UNROLL_REDUCE) return nest(redVars, sizes, body);
+    for (let i = 0; i < total; i++) {
+      let rest = i;
+      for (let d = sizes.length - 1; d >= 0; d--) {
+        f.i32(rest % sizes[d]!).set(loopVar.get(redVars[d]!)!);
+        rest = Math.floor(rest / sizes[d]!);
+      }
+      body();
+    }
   };
 
   const reduceStep = () => {
@@ -572,12 +593,11 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
     }
     store(outDt);
   };
-  const redVars = red ? red.shape.map((_, i) => `r${i}`) : [];
   const scalarBody = () => {
     pre.forEach(emit);
     if (red) {
       accInit();
-      if (!red.shape.includes(0)) nest(redVars, red.shape, () => { inner.forEach(emit); reduceStep(); });
+      if (!red.shape.includes(0)) reduceNest(() => { inner.forEach(emit); reduceStep(); });
     }
     post.forEach(emit);
     storeScalar(() => val(k.value));
@@ -589,7 +609,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   else {
     const vectorBody = vectorBodyEmitter({
       f, k, local, loopVar, emit, val, conds, lin, address, storeScalar,
-      reduceLoops: (body) => nest(redVars, red!.shape, body),
+      reduceLoops: reduceNest,
       accInit, reduceStep,
     }, plan);
     const vd = plan.dim, x = loopVar.get(outVars[vd]!)!;

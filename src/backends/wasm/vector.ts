@@ -73,7 +73,8 @@ function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
   const dt = e.dt, src = e.srcs[0]!.dt;
   switch (e.op) {
     case "neg": case "add": case "mul": return dt !== "uint8" || e.op !== "neg";
-    case "div": case "sqrt": case "recip": case "trunc": case "max": case "exp": return dt === "float32";
+    case "max": return dt === "float32" || dt === "int32" || dt === "uint8" || dt === "bool";
+    case "div": case "sqrt": case "recip": case "trunc": case "exp": return dt === "float32";
     case "cmplt": case "cmpeq": return src === "float32" || src === "int32" || src === "uint8" || src === "bool";
     case "where": return true;
     case "cast":
@@ -87,13 +88,13 @@ function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
 
 /**
  * Whether and along which dim a kernel is vectorized: the innermost output dim of size > 1, when
- * it has at least 8 outputs, every value varying along it is 32-bit, a varying reduction is not a
+ * it has at least 4 outputs, every value varying along it is 32-bit, a varying reduction is not a
  * bool sum or product, and lane-by-lane ops (gathers among them) do not outnumber the SIMD ones.
  */
 export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | null {
   let dim = k.shape.length - 1;
   while (dim >= 0 && k.shape[dim] === 1) dim--;
-  if (dim < 0 || k.shape[dim]! < 2 * LANES) return null;
+  if (dim < 0 || k.shape[dim]! < LANES) return null;
   const v = `o${dim}`;
   const red = k.reduce;
   const varying = dependentExprs(order, (name) => name === v, (dep) => red !== null && dep.has(red.body));
@@ -249,7 +250,12 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       s.address(e.buf, e.idx, e.dt);
       if (bytes === 4 && c === 1) { f.memFD(V.v128Load, 2).set(out); return; }
       if (bytes === 1 && c === 1) { f.memFD(V.v128Load32Zero, 0); }
-      else {
+      else if (bytes === 4 && c === 2) {
+        // Every other element (a stride-2 window): two vector loads and the even lanes of both.
+        // The second load reads one element past lane 3's, which the memory always has.
+        f.tee(addr).memFD(V.v128Load, 2).get(addr).memFD(V.v128Load, 2, 16).fd(V.i8x16Shuffle);
+        f.code.bytes([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]);
+      } else {
         f.set(addr);
         zeroVec();
         for (let j = 0; j < LANES; j++) {
@@ -320,7 +326,12 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       case "recip": splatConst("float32", 1); vget(a!); f.fd(V.f32x4Div); return;
       case "sqrt": vget(a!); f.fd(V.f32x4Sqrt); return;
       case "trunc": vget(a!); f.fd(V.f32x4Trunc); return;
-      case "max": return maxF32(() => vget(a!), () => vget(b!));
+      case "max":
+        if (fl) return maxF32(() => vget(a!), () => vget(b!));
+        // bool lanes hold 0 or 1 (max is or); uint8 lanes 0..255.
+        vget(a!); vget(b!);
+        f.fd(dt === "bool" ? V.v128Or : dt === "int32" ? V.i32x4MaxS : V.i32x4MaxU);
+        return;
       case "exp": {
         const x = vlocal.get(e)!, pair = expPair();
         vget(a!); f.set(x);
