@@ -1028,6 +1028,9 @@ export const OPS: OpEntry[] = [
       smp([g.f([2, 3, 4]), g.i([2, 3, 6], 0, 3)], { dim: 2 }),
       smp([g.f([3, 4]), g.i([3, 0], 0, 3)], { dim: 1 }),
       smp([g.f([5]), g.i([3], 0, 4)], { dim: 0 }),
+      // One index per row along dim, the other dims as the input's: the gradient is a one-hot select.
+      smp([g.f([3, 4]), g.i([3, 1], 0, 3)], { dim: 1 }),
+      smp([g.f([2, 5, 3]), g.i([2, 1, 3], 0, 4)], { dim: 1 }),
       bad([g.f([3, 4]), lit([3, 1], [0, 4, 1], "int64")], { dim: 1 }),
       bad([g.f([3, 4]), lit([1, 2], [-1, 0], "int64")], { dim: 0 }),
     ],

@@ -8,7 +8,7 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { getBackend } from "../engine/device.ts";
 import { convInputGrad, convWeightGrad } from "./conv-vjp.ts";
 
-export type ApplyFn = <P extends Prim>(op: P, inputs: readonly Tensor[], params: PrimParams[P]) => Tensor;
+export type ApplyFn = <P extends Prim>(op: P, inputs: readonly Tensor[], params: PrimParams[P], device?: string) => Tensor;
 
 export interface VjpCtx<P extends Prim> {
   readonly inputs: readonly Tensor[];
@@ -115,7 +115,17 @@ export const VJP: { [P in Prim]: VjpRule<P> } = {
   const: none,
   iota: none,
   random: none,
-  gather: (g, c) => [x0(c).newZeros(x0(c).shape).to(g.dtype).scatterAdd(c.params.dim, x1(c), g), null],
+  gather: (g, c) => {
+    const x = x0(c), idx = x1(c), d = c.params.dim;
+    if (idx.shape[d] === 1 && idx.shape.every((n, i) => i === d || n === x.shape[i])) {
+      // Each output picked one element along dim (max pooling's window maximum): the gradient is
+      // a one-hot select, a map that fuses with what reads it, where a scatter needs a zero fill
+      // and a pass of its own. Adding 0 keeps what the scatter's 0 + g gives for g = -0.
+      const pos = c.apply("iota", [], { shape: [...x.shape], axis: d, dtype: idx.dtype }, x.device);
+      return [g.add(0).expand(x.shape).where(pos.eq(idx.expand(x.shape)), 0), null];
+    }
+    return [x.newZeros(x.shape).to(g.dtype).scatterAdd(d, idx, g), null];
+  },
   scatterAdd: (g, c) => [g, null, g.gather(c.params.dim, x1(c))],
   dot: (g, c) => {
     const [a, b] = [x0(c), x1(c)];
