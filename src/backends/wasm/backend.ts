@@ -90,6 +90,8 @@ const GEMM_PARALLEL_MIN = 1 << 18;
  * waking the library's threads costs more or less than on the 2-vCPU machine this was measured on.
  */
 const SMALL_GEMM_FLOPS = Number((globalThis as { process?: { env?: Record<string, string> } }).process?.env?.STRATA_SMALL_GEMM ?? 24e6);
+/** ... and move less than this many bytes (A, B and C). */
+const SMALL_GEMM_BYTES = 1 << 20;
 
 /** Math-only imports, which worker threads provide. */
 const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
@@ -322,8 +324,11 @@ export class WasmBackend implements Backend {
       const buf = this.mem.buffer;
       // A small product runs on the calling thread alone: waking the library's sleeping threads
       // costs more than they save (measured about 0.3 ms on this 2-vCPU machine after wasm
-      // kernels ran, for products of a few MFLOP that take 0.05 ms on one thread).
-      const alone = this.blasThreads > 1 && 2 * m * n * k < SMALL_GEMM_FLOPS;
+      // kernels ran, for products of a few MFLOP that take 0.05 ms on one thread). One that reads
+      // megabytes (a bias gradient's ones[1, R] @ g[R, C]) is memory-bound, and two threads
+      // stream it faster (9 x [1,2048]@[2048,256]: 1.7-2.5 ms alone, 0.9-1.2 ms on two).
+      const bytes = (m * k + k * n + m * n) * DTYPES[dt].bytes;
+      const alone = this.blasThreads > 1 && 2 * m * n * k < SMALL_GEMM_FLOPS && bytes < SMALL_GEMM_BYTES;
       if (alone) this.blas.threads!.set(1);
       try {
         if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
