@@ -117,6 +117,16 @@ async function timeTraining(p0: Params, step: (p: Params) => Params): Promise<vo
   report(bench, FRAMEWORK, workPerStep(bench), r, extra);
 }
 
+/** Times a call that returns a fresh array (a product, a forward pass), freed after each step. */
+async function timeCall(call: () => Arr): Promise<void> {
+  const r = await timeLoopAsync(async () => {
+    const out = call();
+    await blockUntilReady(out);
+    out.dispose();
+  }, seconds);
+  report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+}
+
 async function run(): Promise<void> {
   switch (bench) {
     case "gemm-512": case "gemm-1024": case "gemm-2048": {
@@ -124,12 +134,7 @@ async function run(): Promise<void> {
       const a = random.normal(nextKey(), [n, n]), b = random.normal(nextKey(), [n, n]);
       await blockUntilReady([a, b]);
       const mm = jit((x: Arr, y: Arr) => np.matmul(x, y));
-      const r = await timeLoopAsync(async () => {
-        const c = mm(a.ref, b.ref);
-        await blockUntilReady(c);
-        c.dispose();
-      }, seconds);
-      return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+      return timeCall(() => mm(a.ref, b.ref));
     }
     case "mlp-train": {
       const p: Params = {};
@@ -153,12 +158,7 @@ async function run(): Promise<void> {
       const x = random.uniform(nextKey(), [spec.batch!, 1, 28, 28]);
       await blockUntilReady([p, x]);
       const fwd = jit(cnnForward);
-      const r = await timeLoopAsync(async () => {
-        const out = fwd(tree.ref(p), x.ref);
-        await blockUntilReady(out);
-        out.dispose();
-      }, seconds);
-      return report(bench, FRAMEWORK, workPerStep(bench), r, extra);
+      return timeCall(() => fwd(tree.ref(p), x.ref));
     }
     case "transformer-train": {
       const p: Params = {};
