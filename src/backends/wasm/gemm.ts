@@ -43,7 +43,6 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
   const f32 = dt === "float32";
   const E = f32 ? 4 : 8; // bytes per element
   const W = f32 ? 8 : 4; // panel width in elements (two v128)
-  const L = 16 / E; // lanes per v128
   const SH = f32 ? 2 : 3;
   const splatLoad = f32 ? OpFD.v128Load32Splat : OpFD.v128Load64Splat;
   const vadd = f32 ? OpFD.f32x4Add : OpFD.f64x2Add;
@@ -94,7 +93,7 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32]);
     const [A, BP, C, M, K, NP, LDA, LDC, AP] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
     const kb = f.local(T.i32), kc = f.local(T.i32), ib = f.local(T.i32), ie = f.local(T.i32);
-    const j0 = f.local(T.i32), i = f.local(T.i32), k = f.local(T.i32), rows = f.local(T.i32);
+    const j0 = f.local(T.i32), i = f.local(T.i32), k = f.local(T.i32);
     const pa = f.local(T.i32), pb = f.local(T.i32), pc = f.local(T.i32), pend = f.local(T.i32);
     const acc = Array.from({ length: 8 }, () => f.local(T.v128));
     const b0 = f.local(T.v128), b1 = f.local(T.v128), av = f.local(T.v128);
@@ -144,7 +143,6 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
         }
       }
     };
-    void L;
 
     // for kb in 0..K step KC
     f.i32(0).set(kb).block().loop();
@@ -191,7 +189,6 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     f.get(j0).i32(W).op(Op.i32Add).set(j0).br(0).end().end();
     f.get(ib).i32(MC).op(Op.i32Add).set(ib).br(0).end().end();
     f.get(kb).i32(KC).op(Op.i32Add).set(kb).br(0).end().end();
-    void rows;
     gemmFn = mb.addFunc("gemm", f);
   }
 
