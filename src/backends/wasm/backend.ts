@@ -295,7 +295,7 @@ export class WasmBackend implements Backend {
     const E = DTYPES[dt].bytes;
     if (this.blas) {
       this.stats.blasCalls++;
-      for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n, ta, tb);
+      for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n, ta, tb, batch);
       return;
     }
     this.stats.gemmCalls++;
@@ -317,8 +317,11 @@ export class WasmBackend implements Backend {
     return dst;
   }
 
-  /** One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem` (A, B stored transposed when ta, tb). */
-  private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number, ta = false, tb = false): void {
+  /**
+   * One product C (m x n) = A (m x k) @ B (k x n) on byte offsets into `mem` (A, B stored
+   * transposed when ta, tb), one of `runs` such products called back to back.
+   */
+  private gemmAt(dt: "float32" | "float64", c: number, a: number, b: number, m: number, k: number, n: number, ta = false, tb = false, runs = 1): void {
     if (this.blas) {
       this.pool?.quiet();
       const buf = this.mem.buffer;
@@ -326,9 +329,11 @@ export class WasmBackend implements Backend {
       // costs more than they save (measured about 0.3 ms on this 2-vCPU machine after wasm
       // kernels ran, for products of a few MFLOP that take 0.05 ms on one thread). One that reads
       // megabytes (a bias gradient's ones[1, R] @ g[R, C]) is memory-bound, and two threads
-      // stream it faster (9 x [1,2048]@[2048,256]: 1.7-2.5 ms alone, 0.9-1.2 ms on two).
-      const bytes = (m * k + k * n + m * n) * DTYPES[dt].bytes;
-      const alone = this.blasThreads > 1 && 2 * m * n * k < SMALL_GEMM_FLOPS && bytes < SMALL_GEMM_BYTES;
+      // stream it faster (9 x [1,2048]@[2048,256]: 1.7-2.5 ms alone, 0.9-1.2 ms on two). The
+      // products of a batch count together: once awake, the threads stay so from one call to
+      // the next (attention's 64 x [128,128]@[128,64]: 1.7-2.0 ms alone, 1.1 ms on two).
+      const bytes = (m * k + k * n + m * n) * DTYPES[dt].bytes * runs;
+      const alone = this.blasThreads > 1 && 2 * m * n * k * runs < SMALL_GEMM_FLOPS && bytes < SMALL_GEMM_BYTES;
       if (alone) this.blas.threads!.set(1);
       try {
         if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
@@ -380,7 +385,7 @@ export class WasmBackend implements Backend {
         // With one image the products are already in the output's layout.
         const dst = count > 1 ? prodAt : out.off + n0 * G * coutG * P * E;
         for (let g = 0; g < G; g++) {
-          this.gemmAt(dt, dst + g * coutG * count * P * E, w.off + g * coutG * rows * E, cols + g * rows * count * P * E, coutG, rows, count * P);
+          this.gemmAt(dt, dst + g * coutG * count * P * E, w.off + g * coutG * rows * E, cols + g * rows * count * P * E, coutG, rows, count * P, false, false, G);
         }
         if (count > 1) {
           const perm = unpermuteKernel(dt, count, G, coutG, P);
