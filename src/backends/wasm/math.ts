@@ -10,9 +10,20 @@ import { Fn, Op, OpFC, T, type ValType } from "./encoder.ts";
 export const LN2_HI = 0.6931471803691238; // ln 2 split so that k * LN2_HI is exact for |k| < 2^11
 export const LN2_LO = 1.9082149292705877e-10;
 export const INV_LN2 = 1.4426950408889634;
-/** exp's argument is clamped to [EXP_LO, EXP_HI], where the result is already 0 or infinite. */
-export const EXP_LO = -745.2;
-export const EXP_HI = 709.8;
+/**
+ * exp's argument is clamped to [EXP_LO, EXP_HI]. The functions serve float32 kernels only, and
+ * beyond these bounds the float32 result is already 0 (e^-104 is less than half the smallest
+ * float32 subnormal) or infinite (e^89 exceeds the largest float32). Inside them 2^k is a
+ * normal double, so one factor scales the polynomial.
+ */
+export const EXP_LO = -104;
+export const EXP_HI = 89;
+/**
+ * 1.5 * 2^52: y + SHIFTER rounds y (|y| < 2^51) to an integer k, to nearest with ties to even
+ * as f64.nearest does, and leaves k + 0x4338000000000000 in the double's bits, so that 2^k is an
+ * integer add and a shift away (no float-to-int conversion, which SIMD lacks for f64x2 -> i64x2).
+ */
+export const EXP_SHIFTER = 6755399441055744;
 const fact = (n: number): number => (n <= 1 ? 1 : n * fact(n - 1));
 /** The Taylor coefficients 1/n! of e^r, n = 0 to 11. */
 export const EXP_COEFFS: readonly number[] = Array.from({ length: 12 }, (_, n) => 1 / fact(n));
@@ -35,28 +46,21 @@ export function expPoly(f: Fn, t: ValType, r: number, mul: () => void, add: () =
   quad(2); f.get(r8); mul(); quad(1); f.get(r4); mul(); quad(0); add(); add();
 }
 
-/** 2^j for j an i32 on the stack in [-1022, 1023]: the exponent bits of a double. */
-function pow2(f: Fn): void {
-  f.op(Op.i64ExtendI32S).i64(1023n).op(Op.i64Add).i64(52n).op(Op.i64Shl).op(Op.f64ReinterpretI64);
-}
-
-/** exp(x): x = k ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^11, times 2^k. */
+/**
+ * exp(x) for float32 results: x = k ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^11,
+ * times 2^k. The float32 result is what Math.exp's rounds to (see the module comment).
+ */
 export function expFn(): Fn {
   const f = new Fn([T.f64], [T.f64]);
-  const x = 0, k = f.local(T.f64), r = f.local(T.f64), p = f.local(T.f64), ki = f.local(T.i32);
+  const x = 0, kd = f.local(T.f64), k = f.local(T.f64), r = f.local(T.f64);
   const op = (o: number) => () => f.op(o);
-  // Clamp to where the result is neither 0 nor infinite only at the edges; NaN passes through.
+  // Clamp to where the float32 result is neither 0 nor infinite only at the edges; NaN passes through.
   f.get(x).f64(EXP_LO).op(Op.f64Max).f64(EXP_HI).op(Op.f64Min).set(x);
-  f.get(x).f64(INV_LN2).op(Op.f64Mul).op(Op.f64Nearest).set(k);
+  f.get(x).f64(INV_LN2).op(Op.f64Mul).f64(EXP_SHIFTER).op(Op.f64Add).tee(kd).f64(EXP_SHIFTER).op(Op.f64Sub).set(k);
   f.get(x).get(k).f64(LN2_HI).op(Op.f64Mul).op(Op.f64Sub).get(k).f64(LN2_LO).op(Op.f64Mul).op(Op.f64Sub).set(r);
   expPoly(f, T.f64, r, op(Op.f64Mul), op(Op.f64Add), (v) => f.f64(v));
-  f.set(p);
-  f.get(k).fc(OpFC.i32TruncSatF64S).set(ki);
-  // 2^k in two factors, each a normal double, for k in [-1075, 1024].
-  f.get(p).get(ki).i32(1).op(Op.i32ShrS);
-  pow2(f);
-  f.op(Op.f64Mul).get(ki).get(ki).i32(1).op(Op.i32ShrS).op(Op.i32Sub);
-  pow2(f);
+  // 2^k: the low bits of kd's are k (see EXP_SHIFTER); k + 1023 shifted into the exponent field.
+  f.get(kd).op(Op.i64ReinterpretF64).i64(1023n).op(Op.i64Add).i64(52n).op(Op.i64Shl).op(Op.f64ReinterpretI64);
   f.op(Op.f64Mul);
   return f;
 }

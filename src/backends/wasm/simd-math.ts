@@ -9,20 +9,19 @@
  * constants cost more than the arithmetic.
  */
 import { Fn, T } from "./encoder.ts";
-import { EXP_COEFFS, EXP_HI, EXP_LO, expPoly, INV_LN2, LN2_HI, LN2_LO } from "./math.ts";
+import { EXP_COEFFS, EXP_HI, EXP_LO, EXP_SHIFTER, expPoly, INV_LN2, LN2_HI, LN2_LO } from "./math.ts";
 import { V } from "./simd-ops.ts";
 
 export class Exp64x2 {
   private readonly consts = new Map<number, number>();
+  private readonly kd: number;
   private readonly k: number;
   private readonly r: number;
-  private readonly ki: number;
-  private readonly half: number;
   private readonly bias: number;
 
   /** Allocates the locals and sets the constants: call where the code runs once (before loops). */
   constructor(private readonly f: Fn) {
-    for (const v of [EXP_LO, EXP_HI, INV_LN2, LN2_HI, LN2_LO, ...EXP_COEFFS]) {
+    for (const v of [EXP_LO, EXP_HI, INV_LN2, EXP_SHIFTER, LN2_HI, LN2_LO, ...EXP_COEFFS]) {
       if (this.consts.has(v)) continue;
       const l = f.local(T.v128);
       f.f64(v).fd(V.f64x2Splat).set(l);
@@ -30,10 +29,9 @@ export class Exp64x2 {
     }
     this.bias = f.local(T.v128);
     f.i64(1023n).fd(V.i64x2Splat).set(this.bias);
+    this.kd = f.local(T.v128);
     this.k = f.local(T.v128);
     this.r = f.local(T.v128);
-    this.ki = f.local(T.v128);
-    this.half = f.local(T.v128);
   }
 
   private c(v: number): void {
@@ -42,7 +40,7 @@ export class Exp64x2 {
 
   /** Pushes exp of each lane of the f64x2 in local x (which it overwrites). */
   emit(x: number): void {
-    const { f, k, r, ki, half } = this;
+    const { f, kd, k, r } = this;
     // The clamp as pmax/pmin (one instruction each; the NaN-propagating max/min take several):
     // x < LO ? LO : x, then HI < x ? HI : x give the scalar clamp's results, NaN passing through.
     f.get(x);
@@ -50,20 +48,11 @@ export class Exp64x2 {
     f.fd(V.f64x2Pmax);
     this.c(EXP_HI);
     f.fd(V.f64x2Pmin).set(x);
-    f.get(x); this.c(INV_LN2); f.fd(V.f64x2Mul).fd(V.f64x2Nearest).set(k);
+    f.get(x); this.c(INV_LN2); f.fd(V.f64x2Mul); this.c(EXP_SHIFTER); f.fd(V.f64x2Add).tee(kd); this.c(EXP_SHIFTER); f.fd(V.f64x2Sub).set(k);
     f.get(x).get(k); this.c(LN2_HI); f.fd(V.f64x2Mul).fd(V.f64x2Sub).get(k); this.c(LN2_LO); f.fd(V.f64x2Mul).fd(V.f64x2Sub).set(r);
     expPoly(f, T.v128, r, () => f.fd(V.f64x2Mul), () => f.fd(V.f64x2Add), (v) => this.c(v));
-    // k as two i32 lanes, halved so that each power of two is a normal double.
-    f.get(k).fd(V.i32x4TruncSatF64x2SZero).tee(ki).i32(1).fd(V.i32x4ShrS).set(half);
-    f.get(half);
-    this.pow2();
-    f.fd(V.f64x2Mul).get(ki).get(half).fd(V.i32x4Sub);
-    this.pow2();
+    // 2^k from kd's low bits, as in the scalar function.
+    f.get(kd).get(this.bias).fd(V.i64x2Add).i32(52).fd(V.i64x2Shl);
     f.fd(V.f64x2Mul);
-  }
-
-  /** 2^j for the two low i32 lanes j of the v128 on the stack: the exponent bits of two doubles. */
-  private pow2(): void {
-    this.f.fd(V.i64x2ExtendLowI32x4S).get(this.bias).fd(V.i64x2Add).i32(52).fd(V.i64x2Shl);
   }
 }
