@@ -24,7 +24,19 @@ export type ScheduleItem =
     readonly shapes: readonly [readonly number[], readonly number[]];
     /** conv: the parameters to run with (the node's, plus padding taken from its input). */
     readonly conv: PrimParams["conv"] | null;
+    /** dot: the product's shape [..., M, N] (`out` may be a view of it, or its epilogue's result). */
+    readonly dims: readonly number[];
+    /** dot: what it applies before storing (bias, when there, is `ins[2]`); see `DotEpilogue`. */
+    readonly epilogue: { readonly bias: boolean; readonly relu: boolean } | null;
   };
+
+/** A dot fused with the ops that finish its values (schedule.ts, `dotEpilogue`). */
+export interface FusedDot {
+  readonly dot: LazyNode;
+  /** The node holding the N bias values (read as a buffer), or null. */
+  readonly bias: LazyNode | null;
+  readonly relu: boolean;
+}
 
 const P = <Q extends Prim>(n: LazyNode, _op: Q): PrimParams[Q] => n.params as PrimParams[Q];
 
@@ -207,18 +219,22 @@ function item(b: KernelBuilder, k: Kernel, last = true): KernelItem {
  * The dot routine call computing `out` = A @ B, or with `transposed` out = A^T @ B^T (the
  * operands of the product whose transpose `out` is, swapped).
  */
-function dotRoutine(out: LazyNode, A: LazyNode, B: LazyNode, transposed: boolean): ScheduleItem {
+function dotRoutine(out: LazyNode, A: LazyNode, B: LazyNode, transposed: boolean, fused: FusedDot | null = null): ScheduleItem {
   const a = dotOperand(A), b = dotOperand(B);
   const T = (sh: readonly number[]) => (transposed ? [...sh.slice(0, -2), sh[sh.length - 1]!, sh[sh.length - 2]!] : sh);
+  const [sa, sb] = [T(A.shape), T(B.shape)];
   return {
-    kind: "routine", name: "dot", out, ins: [a.node, b.node], trans: [a.trans !== transposed, b.trans !== transposed],
-    shapes: [T(A.shape), T(B.shape)], conv: null,
+    kind: "routine", name: "dot", out, ins: fused?.bias ? [a.node, b.node, fused.bias] : [a.node, b.node],
+    trans: [a.trans !== transposed, b.trans !== transposed], shapes: [sa, sb], conv: null,
+    dims: [...sa.slice(0, -1), sb[sb.length - 1]!],
+    epilogue: fused ? { bias: fused.bias !== null, relu: fused.relu } : null,
   };
 }
 
 /** The kernels (or routine call) that compute materialized node `n`. */
-export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduce: LazyNode | null): ScheduleItem[] {
+export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduce: LazyNode | null, fusedDot: FusedDot | null = null): ScheduleItem[] {
   if (n.op === "buffer") return [];
+  if (fusedDot) return [dotRoutine(n, fusedDot.dot.srcs[0]!, fusedDot.dot.srcs[1]!, false, fusedDot)];
   const op = n.op;
   const o = outVars(n.shape);
   const d = n.srcs[0];
@@ -232,7 +248,7 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
       if (op === "conv") {
         const x = convInput(n.srcs[0]!), p = n.params as PrimParams["conv"];
         const conv = x.pads ? { ...p, padding: p.padding.map(([a, b], i): [number, number] => [a + x.pads![i]![0], b + x.pads![i]![1]]) } : p;
-        return [{ kind: "routine", name: op, out: n, ins: [x.node, routineSource(n.srcs[1]!)], trans: [false, false], shapes: [x.shape, n.srcs[1]!.shape], conv }];
+        return [{ kind: "routine", name: op, out: n, ins: [x.node, routineSource(n.srcs[1]!)], trans: [false, false], shapes: [x.shape, n.srcs[1]!.shape], conv, dims: n.shape, epilogue: null }];
       }
       return [dotRoutine(n, n.srcs[0]!, n.srcs[1]!, false)];
     }

@@ -41,12 +41,14 @@ export function countLaunches(kernels: number, routines: number, replays = 0): v
   stats.replays += replays;
 }
 
-/** Calls the backend's routine for a scheduled dot or conv. */
-export function runRoutine(backend: Backend, it: RoutineItem, out: Buf, a: Buf, b: Buf): void {
+/** Calls the backend's routine for a scheduled dot or conv on its operands' buffers (`ins`). */
+export function runRoutine(backend: Backend, it: RoutineItem, out: Buf, ins: readonly Buf[]): void {
+  const [a, b] = ins as [Buf, Buf];
   if (it.name === "dot") {
-    const shape = it.out.shape, nd = shape.length;
+    const shape = it.dims, nd = shape.length;
     const m = shape[nd - 2]!, n = shape[nd - 1]!, k = it.shapes[0][nd - 1]!;
-    backend.routines.dot!(out, a, b, numel(shape.slice(0, -2)), m, k, n, it.trans[0], it.trans[1]);
+    const epi = it.epilogue ? { bias: it.epilogue.bias ? ins[2]! : null, relu: it.epilogue.relu } : undefined;
+    backend.routines.dot!(out, a, b, numel(shape.slice(0, -2)), m, k, n, it.trans[0], it.trans[1], epi);
   } else {
     backend.routines.conv!(out, a, b, it.shapes[0], it.shapes[1], it.conv!);
   }
@@ -113,8 +115,7 @@ export function realize(nodes: readonly LazyNode[]): void {
         rec?.kernel(it, prog);
         if (!it.last) continue;
       } else {
-        const [a, b] = it.ins as [LazyNode, LazyNode];
-        runRoutine(backend, it, ob, bufOf(a), bufOf(b));
+        runRoutine(backend, it, ob, it.ins.map(bufOf));
         rec?.routine(it);
         stats.routines++;
       }

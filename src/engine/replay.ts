@@ -87,7 +87,7 @@ export class Replay {
             kernels++;
           }
         } else {
-          runRoutine(backend, st.item, ob, bufs[st.ins[0]!]!, bufs[st.ins[1]!]!);
+          runRoutine(backend, st.item, ob, st.ins.map((s) => bufs[s]!));
           routines++;
         }
         for (const s of this.freeAfter[i]!) {

@@ -12,7 +12,8 @@ import { getBackend } from "./device.ts";
 import type { LazyNode } from "./lazy.ts";
 import { EXPENSIVE_ALU, isContraction, isElementwise, isReduce } from "../ir/ops.ts";
 import { numel, shapesEqual } from "../ir/shape.ts";
-import { buildKernels, type ScheduleItem } from "./lower.ts";
+import { buildKernels, type FusedDot, type ScheduleItem } from "./lower.ts";
+import { dotEpilogue } from "./epilogue.ts";
 
 /** The node whose buffer a routine can read for operand `s`: reshapes keep the row-major layout. */
 export function routineSource(s: LazyNode): LazyNode {
@@ -169,16 +170,26 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
   // is more than a few cheap ops.
   const cost = new Map<LazyNode, number>();
   const costly = new Set<LazyNode>();
+  // Dot routines that apply the bias and ReLU after them, by the node that takes their result.
+  const fusedDots = new Map<LazyNode, FusedDot>();
   for (const n of order) {
     const op = n.op;
     if (op === "buffer") continue;
     if (isContraction(op) || op === "scatterAdd" || op === "contiguous") {
       // A product read only transposed (a weight's gradient, A^T @ g, as the gradient of W^T) is
       // computed transposed, (AB)^T = B^T A^T, by the routine: its permute gets the buffer.
-      const t = op === "dot" && !mat.has(n) && getBackend(n.device).routines.dot ? users(n) : [];
+      const routine = isContraction(op) && getBackend(n.device).routines[op] !== undefined;
+      const t = op === "dot" && !mat.has(n) && routine ? users(n) : [];
+      const epi = op === "dot" && routine && !(t.length === 1 && isLastTwoSwap(t[0]!)) ? dotEpilogue(n, users, mat) : null;
       if (t.length === 1 && isLastTwoSwap(t[0]!)) mat.add(t[0]!);
-      else mat.add(n);
-      if (isContraction(op) && getBackend(n.device).routines[op]) {
+      else if (epi) {
+        // The routine stores the finished values in the epilogue's last node; the product
+        // itself gets no buffer. The bias is read as a buffer.
+        mat.add(epi.root);
+        fusedDots.set(epi.root, epi.fused);
+        if (epi.fused.bias && !epi.fused.bias.realized) mat.add(epi.fused.bias);
+      } else mat.add(n);
+      if (routine) {
         // A transposed dot operand is passed as its source, flagged (see `dotOperand`).
         const ins = op === "dot" ? n.srcs.map((x) => dotOperand(x).node) : [convInput(n.srcs[0]!).node, routineSource(n.srcs[1]!)];
         for (const s of ins) {
@@ -218,7 +229,7 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
     if (n.op === "buffer") continue;
     if (isReduce(n.op) && !mat.has(n)) {
       const root = epilogueRoot(n, users, mat);
-      if (root && !fused.has(root)) fused.set(root, n);
+      if (root && !fused.has(root) && !fusedDots.has(root)) fused.set(root, n);
       else mat.add(n);
     }
     if (mat.has(n) && !costly.has(n)) { group.set(n, n); continue; }
@@ -232,6 +243,6 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
     }
   }
   const items: ScheduleItem[] = [];
-  for (const n of order) if (mat.has(n)) items.push(...buildKernels(n, mat, fused.get(n) ?? null));
+  for (const n of order) if (mat.has(n)) items.push(...buildKernels(n, mat, fused.get(n) ?? null, fusedDots.get(n) ?? null));
   return items;
 }

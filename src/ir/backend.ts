@@ -17,15 +17,28 @@ export type HostArray =
   | Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
 /**
+ * What a dot routine applies to its products before storing them (a linear layer's bias and
+ * ReLU): out[b, i, j] = relu((a[b] @ b[b])[i, j] + bias[j]), each step rounded to the dtype as
+ * the separate ops would be, so the result is the unfused graph's. ReLU is PyTorch's: 0 where
+ * the value is <= 0 (so -0 gives +0), NaN kept.
+ */
+export interface DotEpilogue {
+  /** N values added along each row, or null. */
+  readonly bias: Buf | null;
+  readonly relu: boolean;
+}
+
+/**
  * Contractions a backend can run faster than the engine's lowered kernels. Operands are
  * contiguous row-major buffers.
  */
 export interface Routines {
   /**
    * out[b] = a[b] (M x K) @ b[b] (K x N) for every batch b. With `transA` a[b] is stored as its
-   * transpose (K x M), with `transB` b[b] as N x K.
+   * transpose (K x M), with `transB` b[b] as N x K. With an `epilogue`, each product is finished
+   * before it is stored (see `DotEpilogue`); a backend that has `dot` must apply it.
    */
-  dot(out: Buf, a: Buf, b: Buf, batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean): void;
+  dot(out: Buf, a: Buf, b: Buf, batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean, epilogue?: DotEpilogue): void;
   conv(out: Buf, x: Buf, w: Buf, xShape: readonly number[], wShape: readonly number[], p: ConvParams): void;
 }
 

@@ -10,7 +10,7 @@
  * complete, and every kernel computes exactly what the js backend computes (bar the GEMM's order
  * of float32 additions).
  */
-import type { Backend, Buf, HostArray, Routines } from "../../ir/backend.ts";
+import type { Backend, Buf, DotEpilogue, HostArray, Routines } from "../../ir/backend.ts";
 import { DTYPES, type DType } from "../../ir/dtype.ts";
 import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
@@ -23,7 +23,8 @@ import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
 import { col2imKernel, directConvKernel, im2colKernel, im2rowKernel, isFullCorrelation, planConv, prefersRows } from "./conv.ts";
 import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
-import { emitGemm, type GemmExports, KC, MC } from "./gemm.ts";
+import { emitGemm, EPI_BIAS, EPI_RELU, type GemmExports, KC, MC } from "./gemm.ts";
+import { epilogueKernel } from "./epilogue-kernel.ts";
 import { type Col2imExports, emitCol2im } from "./col2im.ts";
 import { WasmMemory } from "./memory.ts";
 import { defaultThreads, type PoolOptions, share, ThreadPool } from "./threads.ts";
@@ -117,6 +118,8 @@ export interface WasmStats {
   blasCalls: number;
   gemmCalls: number;
   genericDotCalls: number;
+  /** dot epilogues run as a kernel after the product (BLAS, lowered dot; the wasm GEMM's store applies its own). */
+  epilogueKernels: number;
   /** conv routine calls: through GEMM, or as one direct kernel (dtypes the GEMM does not take). */
   convGemmCalls: number;
   convDirectCalls: number;
@@ -138,7 +141,7 @@ export class WasmBackend implements Backend {
   private readonly blasThreads: number;
   readonly strict: boolean;
   private readonly relaxedSimd: boolean;
-  readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
+  readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, epilogueKernels: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
   readonly routines: Partial<Routines>;
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
@@ -160,7 +163,7 @@ export class WasmBackend implements Backend {
     this.blasThreads = this.blas?.threads?.get() ?? 1;
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
     this.routines = {
-      dot: (out, a, b, batch, m, k, n, ta, tb) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n, ta, tb),
+      dot: (out, a, b, batch, m, k, n, ta, tb, epi) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n, ta, tb, epi),
       conv: (out, x, w, xShape, wShape, p) => this.conv(out as WasmBuf, x as WasmBuf, w as WasmBuf, xShape, wShape, p),
     };
   }
@@ -288,25 +291,37 @@ export class WasmBackend implements Backend {
    * out[b] = a[b] @ b[b] (a stored transposed when `ta`, b when `tb`): BLAS, the wasm GEMM, or
    * (other dtypes) the lowered dot kernel.
    */
-  dot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number, ta = false, tb = false): void {
+  dot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number, ta = false, tb = false, epi?: DotEpilogue): void {
     if (out.size === 0) return;
     const dt = out.dtype;
-    if (k === 0 || (dt !== "float32" && dt !== "float64")) return this.genericDot(out, a, b, batch, m, k, n, ta, tb);
+    if (k === 0 || (dt !== "float32" && dt !== "float64")) {
+      this.genericDot(out, a, b, batch, m, k, n, ta, tb);
+      return this.epilogue(out, batch * m, n, epi);
+    }
     const E = DTYPES[dt].bytes;
     if (this.blas) {
+      // A BLAS call takes no activation, so the epilogue is one pass over the result after it.
       this.stats.blasCalls++;
       for (let i = 0; i < batch; i++) this.gemmAt(dt, out.off + i * m * n * E, a.off + i * m * k * E, b.off + i * k * n * E, m, k, n, ta, tb, batch);
-      return;
+      return this.epilogue(out, batch * m, n, epi);
     }
     this.stats.gemmCalls++;
     // The wasm GEMM packs B with any strides (a transposed B costs nothing) but reads A by rows:
     // a transposed A is copied first.
     const at = ta ? this.transposed(dt, a.off, batch, m, k) : 0;
     try {
-      this.wasmGemm(dt, out.off, ta ? at : a.off, b.off, batch, m, k, n, tb);
+      this.wasmGemm(dt, out.off, ta ? at : a.off, b.off, batch, m, k, n, tb, epi);
     } finally {
       if (ta) this.mem.release(at, batch * m * k * E);
     }
+  }
+
+  /** Applies a dot's epilogue to its result `out` ([rows, cols]) in place, as one kernel. */
+  private epilogue(out: WasmBuf, rows: number, cols: number, epi: DotEpilogue | undefined): void {
+    if (!epi || (!epi.bias && !epi.relu)) return;
+    this.stats.epilogueKernels++;
+    const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
+    this.runAt(this.routineKernel(k), k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
   }
 
   /** A scratch block holding src [batch, cols, rows] transposed to [batch, rows, cols]. */
@@ -491,10 +506,24 @@ export class WasmBackend implements Backend {
    * product; with worker threads, each thread then computes a band of C's rows (whole 4-row
    * tiles) with its own scratch for A's blocks.
    */
-  wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number, tb = false): void {
+  wasmGemm(dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number, tb = false, epilogue?: DotEpilogue): void {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
+    // The store reads the bias a whole panel at a time: a copy padded to np columns.
+    const epi = epilogue ? (epilogue.bias ? EPI_BIAS : 0) | (epilogue.relu ? EPI_RELU : 0) : 0;
+    const bias = epilogue?.bias ? this.mem.alloc(np * E) : 0;
+    try {
+      if (bias) this.mem.copy(bias, (epilogue!.bias as WasmBuf).off, n * E);
+      this.wasmGemmWith(g, dt, c, a, b, batch, m, k, n, np, tb, epi, bias);
+    } finally {
+      if (bias) this.mem.release(bias, np * E);
+    }
+  }
+
+  /** wasmGemm with B's panel width applied (np) and the epilogue as the GEMM takes it (flags, padded bias). */
+  private wasmGemmWith(g: GemmExports & { par: number; batchPar: number }, dt: "float32" | "float64", c: number, a: number, b: number, batch: number, m: number, k: number, n: number, np: number, tb: boolean, epi: number, bias: number): void {
+    const E = DTYPES[dt].bytes;
     // A batch of products (attention's per-head ones) is shared by items: each thread packs and
     // multiplies whole products, one dispatch for the batch rather than one per product.
     if (this.pool && g.par >= 0 && np === n && batch >= 2 * this.pool.threads) {
@@ -504,7 +533,7 @@ export class WasmBackend implements Backend {
         const parts: number[][] = [];
         for (let t = 0; t < T; t++) {
           const [lo, hi] = share(batch, T, t), bp = scratch + t * (bpBytes + apBytes);
-          parts.push([a, b, c, lo, hi, m, k, n, m * k * E, k * n * E, m * n * E, tb ? 1 : n, tb ? k : 1, bp, bp + bpBytes]);
+          parts.push([a, b, c, lo, hi, m, k, n, m * k * E, k * n * E, m * n * E, tb ? 1 : n, tb ? k : 1, bp, bp + bpBytes, epi, bias]);
         }
         this.pool.run(g.batchPar, parts, g.gemmBatch as (...x: number[]) => void);
       } finally {
@@ -527,11 +556,11 @@ export class WasmBackend implements Backend {
           for (let t = 0; t < T; t++) {
             const [t0, t1] = share(Math.floor(m / 4), T, t);
             const lo = t0 * 4, hi = t === T - 1 ? m : t1 * 4;
-            parts.push([ai + lo * k * E, bp, cc + lo * ldc * E, hi - lo, k, np, k, ldc, ap + t * MC * KC * E]);
+            parts.push([ai + lo * k * E, bp, cc + lo * ldc * E, hi - lo, k, np, k, ldc, ap + t * MC * KC * E, epi, bias]);
           }
           pool!.run(g.par, parts, g.gemm as (...x: number[]) => void);
         } else {
-          g.gemm(ai, bp, cc, m, k, np, k, ldc, ap);
+          g.gemm(ai, bp, cc, m, k, np, k, ldc, ap, epi, bias);
         }
         if (padded) for (let r = 0; r < m; r++) this.mem.copy(ci + r * n * E, cp + r * np * E, n * E);
       }

@@ -40,6 +40,7 @@ export const OpFD = {
   v128Load: 0x00, v128Load32Splat: 0x09, v128Load64Splat: 0x0a, v128Store: 0x0b,
   i32x4Splat: 0x11, f32x4Splat: 0x13, f64x2Splat: 0x14,
   f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21,
+  f32x4Le: 0x45, f64x2Le: 0x4b, v128Andnot: 0x4f,
   f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
   f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Div: 0xf3,
   // Relaxed SIMD (features.ts says whether the engine takes them): a*b + c, fused or not.

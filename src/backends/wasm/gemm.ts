@@ -8,7 +8,9 @@
  * in L2); a micro-kernel keeps a 4 x W tile of C in eight v128 accumulators over the KC steps,
  * each step two vector loads of B, four broadcast loads of A and eight multiply-adds. Rows left
  * over from the 4-row tiles use a 1 x W micro-kernel. C is written through a padded row pitch
- * (`ldc`, a multiple of W); the caller copies the result out when N is not a multiple of W.
+ * (`ldc`, a multiple of W); the caller copies the result out when N is not a multiple of W. In
+ * the last k-block the store can first add a bias along the rows and apply ReLU to the tile, in
+ * its registers (a linear layer's epilogue), rather than a kernel reading C back.
  *
  * Where the engine has relaxed SIMD (features.ts) a multiply-add is one relaxed_madd, which the
  * engine may fuse (one rounding) or not (two): results differ from mul + add by rounding only.
@@ -26,17 +28,24 @@ export interface GemmExports {
    */
   pack(b: number, bp: number, k: number, n: number, np: number, ks: number, js: number): void;
   /**
-   * gemm(A, Bp, C, M, K, Np, lda, ldc, Ap): C[:, :Np] = A @ Bp (C row pitch ldc elements); Ap is
-   * scratch for a packed MC x KC block of A.
+   * gemm(A, Bp, C, M, K, Np, lda, ldc, Ap, epi, bias): C[:, :Np] = A @ Bp (C row pitch ldc
+   * elements); Ap is scratch for a packed MC x KC block of A. `epi` (EPI_BIAS | EPI_RELU) says
+   * what the store applies to the finished sums: + bias[j] (Np values at byte offset `bias`),
+   * then ReLU.
    */
-  gemm(a: number, bp: number, c: number, m: number, k: number, np: number, lda: number, ldc: number, ap: number): void;
+  gemm(a: number, bp: number, c: number, m: number, k: number, np: number, lda: number, ldc: number, ap: number, epi: number, bias: number): void;
   /**
-   * gemmBatch(A, B, C, lo, hi, M, K, N, sa, sb, sc, ks, js, Bp, Ap): for i in [lo, hi), pack B + i·sb
-   * (strides ks, js as in pack) and C + i·sc = (A + i·sa) @ it; sa, sb, sc in bytes; N a multiple
-   * of the panel width (no padding); Bp and Ap scratch as in pack and gemm.
+   * gemmBatch(A, B, C, lo, hi, M, K, N, sa, sb, sc, ks, js, Bp, Ap, epi, bias): for i in [lo, hi),
+   * pack B + i·sb (strides ks, js as in pack) and C + i·sc = (A + i·sa) @ it; sa, sb, sc in bytes;
+   * N a multiple of the panel width (no padding); Bp and Ap scratch as in pack and gemm; epi and
+   * bias as in gemm.
    */
-  gemmBatch(a: number, b: number, c: number, lo: number, hi: number, m: number, k: number, n: number, sa: number, sb: number, sc: number, ks: number, js: number, bp: number, ap: number): void;
+  gemmBatch(a: number, b: number, c: number, lo: number, hi: number, m: number, k: number, n: number, sa: number, sb: number, sc: number, ks: number, js: number, bp: number, ap: number, epi: number, bias: number): void;
 }
+
+/** Epilogue flags of `gemm`: add a bias along the rows; then ReLU (0 where <= 0, NaN kept). */
+export const EPI_BIAS = 1;
+export const EPI_RELU = 2;
 
 /** `relaxedSimd: false` keeps mul + add even where the engine has relaxed_madd. */
 export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxedSimd = true): Uint8Array {
@@ -90,8 +99,10 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
 
   // ---- gemm --------------------------------------------------------------------------------
   {
-    const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32]);
-    const [A, BP, C, M, K, NP, LDA, LDC, AP] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+    const f = new Fn(Array.from({ length: 11 }, () => T.i32));
+    const [A, BP, C, M, K, NP, LDA, LDC, AP, EPI, BIAS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    // The epilogue flags while the k-block being run is the last (the sums are final), else 0.
+    const epi = f.local(T.i32);
     const kb = f.local(T.i32), kc = f.local(T.i32), ib = f.local(T.i32), ie = f.local(T.i32);
     const j0 = f.local(T.i32), i = f.local(T.i32), k = f.local(T.i32);
     const pa = f.local(T.i32), pb = f.local(T.i32), pc = f.local(T.i32), pend = f.local(T.i32);
@@ -135,6 +146,17 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
       f.get(pa).i32(r * E).op(Op.i32Add).set(pa);
       f.get(pb).i32(W * E).op(Op.i32Add).tee(pb).get(pend).op(Op.i32LtU).brIf(0);
       f.end();
+      // The epilogue, in the registers: + bias[j0..j0+W), then ReLU as acc & ~(acc <= 0).
+      f.get(epi).i32(EPI_BIAS).op(Op.i32And).if();
+      f.get(BIAS).get(j0).i32(SH).op(Op.i32Shl).op(Op.i32Add).tee(pend).memFD(OpFD.v128Load, 4, 0).set(b0);
+      f.get(pend).memFD(OpFD.v128Load, 4, 16).set(b1);
+      for (let q = 0; q < 2 * r; q++) f.get(acc[q]!).get(q % 2 ? b1 : b0).fd(vadd).set(acc[q]!);
+      f.end();
+      f.get(epi).i32(EPI_RELU).op(Op.i32And).if();
+      for (let q = 0; q < 2 * r; q++) {
+        f.get(acc[q]!).get(acc[q]!).i32(0).fd(OpFD.i32x4Splat).fd(f32 ? OpFD.f32x4Le : OpFD.f64x2Le).fd(OpFD.v128Andnot).set(acc[q]!);
+      }
+      f.end();
       for (let rr = 0; rr < r; rr++) {
         for (let h = 0; h < 2; h++) {
           f.get(pc);
@@ -150,6 +172,7 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     // kc = min(KC, K - kb)
     f.get(K).get(kb).op(Op.i32Sub).set(kc);
     f.i32(KC).get(kc).get(kc).i32(KC).op(Op.i32GtS).op(Op.select).set(kc);
+    f.get(EPI).i32(0).get(kb).get(kc).op(Op.i32Add).get(K).op(Op.i32GeS).op(Op.select).set(epi);
     //   for ib in 0..M step MC
     f.i32(0).set(ib).block().loop();
     f.get(ib).get(M).op(Op.i32GeS).brIf(1);
@@ -196,14 +219,14 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
   // Products lo..hi-1 of a batch, each packed and multiplied whole, so that threads can share a
   // batch of small products by items (splitting each by rows costs a dispatch per product).
   {
-    const f = new Fn(Array.from({ length: 15 }, () => T.i32));
-    const [A, B, C, LO, HI, M, K, N, SA, SB, SC, KS, JS, BP, AP] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+    const f = new Fn(Array.from({ length: 17 }, () => T.i32));
+    const [A, B, C, LO, HI, M, K, N, SA, SB, SC, KS, JS, BP, AP, EPI, BIAS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
     const i = f.local(T.i32);
     f.get(LO).set(i).block().loop();
     f.get(i).get(HI).op(Op.i32GeS).brIf(1);
     f.get(B).get(i).get(SB).op(Op.i32Mul).op(Op.i32Add).get(BP).get(K).get(N).get(N).get(KS).get(JS).call(packFn);
     f.get(A).get(i).get(SA).op(Op.i32Mul).op(Op.i32Add).get(BP).get(C).get(i).get(SC).op(Op.i32Mul).op(Op.i32Add);
-    f.get(M).get(K).get(N).get(K).get(N).get(AP).call(gemmFn);
+    f.get(M).get(K).get(N).get(K).get(N).get(AP).get(EPI).get(BIAS).call(gemmFn);
     f.get(i).i32(1).op(Op.i32Add).set(i).br(0).end().end();
     mb.addFunc("gemmBatch", f);
   }
