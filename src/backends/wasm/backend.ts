@@ -321,7 +321,8 @@ export class WasmBackend implements Backend {
     if (!epi || (!epi.bias && !epi.relu)) return;
     this.stats.epilogueKernels++;
     const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
-    this.runAt(this.routineKernel(k), k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
+    // A bias add and a ReLU are a few ops per element: memory-bound, as the kernel they replace.
+    this.runAt(this.routineKernel(k, false), k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
   }
 
   /** A scratch block holding src [batch, cols, rows] transposed to [batch, rows, cols]. */
@@ -363,11 +364,14 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** A routine's kernel, compiled once per structure and split over threads by work alone. */
-  private routineKernel(k: Kernel): Compiled {
-    const key = kernelKey(k);
+  /**
+   * A routine's kernel, compiled once per structure; split over threads by work alone (`byWork`),
+   * or as the engine's kernels are (not when it mostly moves memory).
+   */
+  private routineKernel(k: Kernel, byWork = true): Compiled {
+    const key = `${byWork}:${kernelKey(k)}`;
     let p = this.routineKernels.get(key);
-    if (!p) this.routineKernels.set(key, (p = this.compile(k, true)));
+    if (!p) this.routineKernels.set(key, (p = this.compile(k, byWork)));
     return p;
   }
 
