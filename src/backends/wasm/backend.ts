@@ -147,6 +147,8 @@ export class WasmBackend implements Backend {
   private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
   private readonly col2ims = new Map<string, Col2imExports>();
   private readonly dotKernels = new Map<string, Compiled>();
+  /** Dot epilogue kernels by dtype, shape and steps. */
+  private readonly epilogueKernels = new Map<string, { k: Kernel; c: Compiled }>();
   /** Kernels the routines build (unfold, permute, transpose, gather, direct conv), by key. */
   private readonly routineKernels = new Map<string, Compiled>();
 
@@ -320,9 +322,16 @@ export class WasmBackend implements Backend {
   private epilogue(out: WasmBuf, rows: number, cols: number, epi: DotEpilogue | undefined): void {
     if (!epi || (!epi.bias && !epi.relu)) return;
     this.stats.epilogueKernels++;
-    const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
-    // A bias add and a ReLU are a few ops per element: memory-bound, as the kernel they replace.
-    this.runAt(this.routineKernel(k, false), k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
+    // Found by a short key: building the kernel and its structural key each call cost about as
+    // much as running it (13 us against 10-20 us for [128, 512]).
+    const key = `${out.dtype}:${rows}:${cols}:${epi.bias !== null}:${epi.relu}`;
+    let e = this.epilogueKernels.get(key);
+    if (!e) {
+      const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
+      // A bias add and a ReLU are a few ops per element: memory-bound, as the kernel they replace.
+      this.epilogueKernels.set(key, (e = { k, c: this.routineKernel(k, false) }));
+    }
+    this.runAt(e.c, e.k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
   }
 
   /** A scratch block holding src [batch, cols, rows] transposed to [batch, rows, cols]. */
