@@ -4,7 +4,6 @@
  */
 import type { Backend, Buf, HostArray, Program } from "../ir/backend.ts";
 import { kernelKey } from "../ir/kernel.ts";
-import type { PrimParams } from "../ir/ops.ts";
 import { numel } from "../ir/shape.ts";
 import { allocBuffer, freeBuffer, getBackend } from "./device.ts";
 import { type LazyNode, ref, unref } from "./lazy.ts";

@@ -23,7 +23,7 @@ import { type RandomRebase, Replay } from "../engine/replay.ts";
 import { modeEpoch, type Recording, recording, startRecording, stopRecording, untraced } from "../engine/trace.ts";
 import type { Buf } from "../ir/backend.ts";
 import { JitError } from "../ir/errors.ts";
-import { getRngState, takeCounters } from "./random.ts";
+import { takeCounters } from "./random.ts";
 import { Tensor } from "./tensor.ts";
 import { tensorHooks, type TensorTracer } from "./trace-hooks.ts";
 

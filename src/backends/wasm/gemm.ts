@@ -104,7 +104,7 @@ export function emitGemm(dt: "float32" | "float64", sharedMemory = false, relaxe
     // The epilogue flags while the k-block being run is the last (the sums are final), else 0.
     const epi = f.local(T.i32);
     const kb = f.local(T.i32), kc = f.local(T.i32), ib = f.local(T.i32), ie = f.local(T.i32);
-    const j0 = f.local(T.i32), i = f.local(T.i32), k = f.local(T.i32);
+    const j0 = f.local(T.i32), i = f.local(T.i32);
     const pa = f.local(T.i32), pb = f.local(T.i32), pc = f.local(T.i32), pend = f.local(T.i32);
     const acc = Array.from({ length: 8 }, () => f.local(T.v128));
     const b0 = f.local(T.v128), b1 = f.local(T.v128), av = f.local(T.v128);

@@ -5,7 +5,7 @@
  * Math.exp and Math.log give, but for values within that distance of a float32 rounding boundary
  * (about one in ten million). float64 kernels keep Math's functions, for identical doubles.
  */
-import { Fn, Op, OpFC, T, type ValType } from "./encoder.ts";
+import { Fn, Op, T, type ValType } from "./encoder.ts";
 
 export const LN2_HI = 0.6931471803691238; // ln 2 split so that k * LN2_HI is exact for |k| < 2^11
 export const LN2_LO = 1.9082149292705877e-10;
