@@ -180,8 +180,9 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
       // computed transposed, (AB)^T = B^T A^T, by the routine: its permute gets the buffer.
       const routine = isContraction(op) && getBackend(n.device).routines[op] !== undefined;
       const t = op === "dot" && !mat.has(n) && routine ? users(n) : [];
-      const epi = op === "dot" && routine && !(t.length === 1 && isLastTwoSwap(t[0]!)) ? dotEpilogue(n, users, mat) : null;
-      if (t.length === 1 && isLastTwoSwap(t[0]!)) mat.add(t[0]!);
+      const readTransposed = t.length === 1 && isLastTwoSwap(t[0]!);
+      const epi = op === "dot" && routine && !readTransposed ? dotEpilogue(n, users, mat) : null;
+      if (readTransposed) mat.add(t[0]!);
       else if (epi) {
         // The routine stores the finished values in the epilogue's last node; the product
         // itself gets no buffer. The bias is read as a buffer.

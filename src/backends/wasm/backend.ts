@@ -328,8 +328,9 @@ export class WasmBackend implements Backend {
     let e = this.epilogueKernels.get(key);
     if (!e) {
       const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
-      // A bias add and a ReLU are a few ops per element: memory-bound, as the kernel they replace.
-      this.epilogueKernels.set(key, (e = { k, c: this.routineKernel(k, false) }));
+      // A bias add and a ReLU are a few ops per element: threaded (or not) as the memory-bound
+      // kernel they replace, not by work alone.
+      this.epilogueKernels.set(key, (e = { k, c: this.compile(k) }));
     }
     this.runAt(e.c, e.k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
   }
@@ -373,14 +374,11 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /**
-   * A routine's kernel, compiled once per structure; split over threads by work alone (`byWork`),
-   * or as the engine's kernels are (not when it mostly moves memory).
-   */
-  private routineKernel(k: Kernel, byWork = true): Compiled {
-    const key = `${byWork}:${kernelKey(k)}`;
+  /** A routine's kernel, compiled once per structure and split over threads by work alone. */
+  private routineKernel(k: Kernel): Compiled {
+    const key = kernelKey(k);
     let p = this.routineKernels.get(key);
-    if (!p) this.routineKernels.set(key, (p = this.compile(k, byWork)));
+    if (!p) this.routineKernels.set(key, (p = this.compile(k, true)));
     return p;
   }
 
