@@ -73,7 +73,7 @@ export function topoExprs(rootExprs: readonly VExpr[], rootLins: readonly Lin[] 
 }
 
 /** The index expressions e reads through: its load index, conditions, arange or random counter. */
-function exprLins(e: VExpr): Lin[] {
+export function exprLins(e: VExpr): Lin[] {
   switch (e.k) {
     case "load": return [e.idx, ...e.valid.map((c) => c.lin)];
     case "index": return [e.lin];

@@ -14,14 +14,14 @@ import type { Backend, Buf, DotEpilogue, HostArray, Routines } from "../../ir/ba
 import { DTYPES, type DType } from "../../ir/dtype.ts";
 import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
-import { kernelKey, type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
+import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { type ConvParams, EXPENSIVE_ALU } from "../../ir/ops.ts";
 import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
 import { emitKernel, splitDim, Unsupported } from "./codegen.ts";
-import { col2imKernel, directConvKernel, im2colKernel, im2rowKernel, isFullCorrelation, planConv, prefersRows } from "./conv.ts";
+import { col2imKernel, convKey, directConvKernel, im2colKernel, im2rowKernel, isFullCorrelation, planConv, prefersRows } from "./conv.ts";
 import { transposeKernel, unpermuteKernel } from "./layout-kernels.ts";
 import { emitGemm, EPI_BIAS, EPI_RELU, type GemmExports, KC, MC } from "./gemm.ts";
 import { epilogueKernel } from "./epilogue-kernel.ts";
@@ -98,6 +98,12 @@ const SMALL_GEMM_BYTES = 1 << 20;
 const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
 
 /** A compiled kernel: a wasm function over buffer offsets, or a js function over views. */
+/** A kernel a routine built, with its compiled form. */
+interface RoutineKernel {
+  readonly k: Kernel;
+  readonly c: Compiled;
+}
+
 type Compiled =
   | {
     kind: "wasm"; fn: (...args: number[]) => void;
@@ -147,10 +153,8 @@ export class WasmBackend implements Backend {
   private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
   private readonly col2ims = new Map<string, Col2imExports>();
   private readonly dotKernels = new Map<string, Compiled>();
-  /** Dot epilogue kernels by dtype, shape and steps. */
-  private readonly epilogueKernels = new Map<string, { k: Kernel; c: Compiled }>();
-  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv), by key. */
-  private readonly routineKernels = new Map<string, Compiled>();
+  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv, epilogue), by a short key. */
+  private readonly routineKernels = new Map<string, RoutineKernel>();
 
   constructor(opts: WasmBackendOptions = {}) {
     this.name = opts.name ?? "wasm";
@@ -322,24 +326,17 @@ export class WasmBackend implements Backend {
   private epilogue(out: WasmBuf, rows: number, cols: number, epi: DotEpilogue | undefined): void {
     if (!epi || (!epi.bias && !epi.relu)) return;
     this.stats.epilogueKernels++;
-    // Found by a short key: building the kernel and its structural key each call cost about as
-    // much as running it (13 us against 10-20 us for [128, 512]).
-    const key = `${out.dtype}:${rows}:${cols}:${epi.bias !== null}:${epi.relu}`;
-    let e = this.epilogueKernels.get(key);
-    if (!e) {
-      const k = epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu);
-      // A bias add and a ReLU are a few ops per element: threaded (or not) as the memory-bound
-      // kernel they replace, not by work alone.
-      this.epilogueKernels.set(key, (e = { k, c: this.compile(k) }));
-    }
-    this.runAt(e.c, e.k, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
+    // A bias add and a ReLU are a few ops per element: threaded (or not) as the memory-bound
+    // kernel they replace, not by work alone.
+    const key = `epilogue:${out.dtype}:${rows}:${cols}:${epi.bias !== null}:${epi.relu}`;
+    const e = this.routineKernel(key, () => epilogueKernel(out.dtype, rows, cols, epi.bias !== null, epi.relu), false);
+    this.runAt(e, epi.bias ? [out.off, out.off, (epi.bias as WasmBuf).off] : [out.off, out.off]);
   }
 
   /** A scratch block holding src [batch, cols, rows] transposed to [batch, rows, cols]. */
   private transposed(dt: DType, src: number, batch: number, rows: number, cols: number): number {
     const dst = this.mem.allocScratch(batch * rows * cols * DTYPES[dt].bytes);
-    const k = transposeKernel(dt, batch, rows, cols);
-    this.runAt(this.routineKernel(k), k, [dst, src]);
+    this.runAt(this.routineKernel(`transpose:${dt}:${batch}:${rows}:${cols}`, () => transposeKernel(dt, batch, rows, cols)), [dst, src]);
     return dst;
   }
 
@@ -374,12 +371,18 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** A routine's kernel, compiled once per structure and split over threads by work alone. */
-  private routineKernel(k: Kernel): Compiled {
-    const key = kernelKey(k);
-    let p = this.routineKernels.get(key);
-    if (!p) this.routineKernels.set(key, (p = this.compile(k, true)));
-    return p;
+  /**
+   * A routine's kernel, built and compiled once per `key` (which names everything the kernel
+   * depends on): building a kernel and its structural key on every call cost as much as running a
+   * small one (13-58 us). Split over threads by work alone unless `byWork` is false.
+   */
+  private routineKernel(key: string, build: () => Kernel, byWork = true): RoutineKernel {
+    let r = this.routineKernels.get(key);
+    if (!r) {
+      const k = build();
+      this.routineKernels.set(key, (r = { k, c: this.compile(k, byWork) }));
+    }
+    return r;
   }
 
   /**
@@ -392,7 +395,7 @@ export class WasmBackend implements Backend {
     const dt = out.dtype;
     if (x.size === 0 || w.size === 0 || (dt !== "float32" && dt !== "float64")) {
       this.stats.convDirectCalls++;
-      this.run(this.routineKernel(directConvKernel(dt, xShape, wShape, p)), [out, x, w], []);
+      this.run(this.routineKernel(`direct:${dt}:${convKey(xShape, wShape, p)}`, () => directConvKernel(dt, xShape, wShape, p)).c, [out, x, w], []);
       return;
     }
     this.stats.convGemmCalls++;
@@ -406,16 +409,16 @@ export class WasmBackend implements Backend {
     try {
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
-        const unfold = im2colKernel(dt, count, xShape, wShape, p);
-        this.runAt(this.routineKernel(unfold), unfold, [cols, x.off + n0 * imageSize * E]);
+        const unfold = this.routineKernel(`im2col:${dt}:${count}:${convKey(xShape, wShape, p)}`, () => im2colKernel(dt, count, xShape, wShape, p));
+        this.runAt(unfold, [cols, x.off + n0 * imageSize * E]);
         // With one image the products are already in the output's layout.
         const dst = count > 1 ? prodAt : out.off + n0 * G * coutG * P * E;
         for (let g = 0; g < G; g++) {
           this.gemmAt(dt, dst + g * coutG * count * P * E, w.off + g * coutG * rows * E, cols + g * rows * count * P * E, coutG, rows, count * P, false, false, G);
         }
         if (count > 1) {
-          const perm = unpermuteKernel(dt, count, G, coutG, P);
-          this.runAt(this.routineKernel(perm), perm, [out.off + n0 * G * coutG * P * E, prodAt]);
+          const perm = this.routineKernel(`unpermute:${dt}:${count}:${G}:${coutG}:${P}`, () => unpermuteKernel(dt, count, G, coutG, P));
+          this.runAt(perm, [out.off + n0 * G * coutG * P * E, prodAt]);
         }
       }
     } finally {
@@ -438,12 +441,11 @@ export class WasmBackend implements Backend {
     try {
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
-        const unfold = im2rowKernel(dt, count, xShape, wShape, p);
-        this.runAt(this.routineKernel(unfold), unfold, [cols, x.off + n0 * imageSize * E]);
+        const unfold = this.routineKernel(`im2row:${dt}:${count}:${convKey(xShape, wShape, p)}`, () => im2rowKernel(dt, count, xShape, wShape, p));
+        this.runAt(unfold, [cols, x.off + n0 * imageSize * E]);
         if (this.blas) this.gemmAt(dt, prodAt, cols, w.off, count * P, rows, cout, false, true);
         else this.wasmGemm(dt, prodAt, cols, w.off, 1, count * P, rows, cout, true);
-        const t = transposeKernel(dt, count, cout, P);
-        this.runAt(this.routineKernel(t), t, [out.off + n0 * cout * P * E, prodAt]);
+        this.runAt(this.routineKernel(`transpose:${dt}:${count}:${cout}:${P}`, () => transposeKernel(dt, count, cout, P)), [out.off + n0 * cout * P * E, prodAt]);
       }
     } finally {
       this.mem.release(cols, colsBytes);
@@ -466,13 +468,11 @@ export class WasmBackend implements Backend {
     const nb = Math.max(1, Math.min(n, Math.floor(IM2COL_CHUNK / perImage)));
     const cols = this.mem.allocScratch(nb * perImage * E), xp = this.mem.allocScratch(nb * cin * X * E);
     try {
-      const tk = transposeKernel(dt, c, K, cin);
-      this.runAt(this.routineKernel(tk), tk, [wt, w.off]);
+      this.runAt(this.routineKernel(`transpose:${dt}:${c}:${K}:${cin}`, () => transposeKernel(dt, c, K, cin)), [wt, w.off]);
       for (let n0 = 0; n0 < n; n0 += nb) {
         const count = Math.min(nb, n - n0);
         // xp[ci, b, x] = x[b, ci, x]
-        const perm = unpermuteKernel(dt, cin, 1, count, X);
-        this.runAt(this.routineKernel(perm), perm, [xp, x.off + n0 * cin * X * E]);
+        this.runAt(this.routineKernel(`unpermute:${dt}:${cin}:1:${count}:${X}`, () => unpermuteKernel(dt, cin, 1, count, X)), [xp, x.off + n0 * cin * X * E]);
         this.gemmAt(dt, cols, wt, xp, c * K, cin, count * X);
         this.col2im(dt, out.off + n0 * c * Y * E, cols, count, c, ks, xs);
       }
@@ -491,8 +491,7 @@ export class WasmBackend implements Backend {
    */
   private col2im(dt: "float32" | "float64", out: number, cols: number, nb: number, c: number, ks: readonly number[], xs: readonly number[]): void {
     if (ks.length > 2) {
-      const gather = col2imKernel(dt, nb, c, ks, xs);
-      this.runAt(this.routineKernel(gather), gather, [out, cols]);
+      this.runAt(this.routineKernel(`col2im:${dt}:${nb}:${c}:${ks}:${xs}`, () => col2imKernel(dt, nb, c, ks, xs)), [out, cols]);
       return;
     }
     const [k1, k2] = ks.length === 2 ? ks as [number, number] : [1, ks[0]!];
@@ -506,8 +505,8 @@ export class WasmBackend implements Backend {
     g.col2im(out, cols, 0, nb * c, nb, c, k1, k2, x1, x2);
   }
 
-  /** Runs a compiled kernel on raw byte offsets (slices of buffers). */
-  private runAt(c: Compiled, k: Kernel, offs: readonly number[]): void {
+  /** Runs a routine's kernel on raw byte offsets (slices of buffers). */
+  private runAt({ c, k }: RoutineKernel, offs: readonly number[]): void {
     if (c.kind === "wasm") this.exec(c, [...offs, 0, 0]);
     else c.fn(k.scalars, ...offs.map((off, i) => new STORAGE[k.bufs[i]!.dtype](this.mem.buffer, off, k.bufs[i]!.size)));
   }

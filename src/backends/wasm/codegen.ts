@@ -16,6 +16,7 @@ import { type Atom, type Cond, type Lin, linRange } from "../../ir/index-expr.ts
 import { type Kernel, placeExprs, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { Fn, ModuleBuilder, Op, OpFC, T, type ValType } from "./encoder.ts";
 import { expFn, logFn } from "./math.ts";
+import { hoistIndices } from "./hoist.ts";
 import { LANES, planVector, vectorBodyEmitter } from "./vector.ts";
 
 export class Unsupported extends Error {}
@@ -169,13 +170,18 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const callImp = (name: ImportName) => f.call(imp.get(name)!);
 
   // ---- index arithmetic (i32) ----------------------------------------------------------------
+  const plan = planVector(k, order);
+  const hoist = hoistIndices(k, order, plan ? plan.dim : k.shape.length, f);
   const lin = (l: Lin): void => {
-    l.terms.forEach(({ atom, coef }, i) => {
+    const h = hoist.base(l);
+    const terms = h ? h.rest : l.terms;
+    if (h) f.get(h.local);
+    terms.forEach(({ atom, coef }, i) => {
       atomI32(atom);
       if (coef !== 1) f.i32(coef).op(Op.i32Mul);
-      if (i > 0) f.op(Op.i32Add);
+      if (h || i > 0) f.op(Op.i32Add);
     });
-    if (l.terms.length === 0) f.i32(l.c);
+    if (!h && terms.length === 0) f.i32(l.c);
     else if (l.c !== 0) f.i32(l.c).op(Op.i32Add);
   };
   const atomI32 = (a: Atom): void => {
@@ -518,7 +524,11 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   };
   const nest = (vars: string[], sizes: readonly number[], body: () => void, d = 0, splitAt = -1): void => {
     if (d === sizes.length) return body();
-    const inner = () => nest(vars, sizes, body, d + 1, splitAt);
+    const inner = () => {
+      const left = hoist.enter(vars[d]!, atomI32);
+      nest(vars, sizes, body, d + 1, splitAt);
+      left();
+    };
     if (d === splitAt) splitLoop(loopVar.get(vars[d]!)!, inner);
     else loop(loopVar.get(vars[d]!)!, sizes[d]!, inner);
   };
@@ -604,7 +614,6 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   };
 
   const outVars = k.shape.map((_, i) => `o${i}`);
-  const plan = planVector(k, order);
   if (!plan) nest(outVars, k.shape, scalarBody, 0, split);
   else {
     const vectorBody = vectorBodyEmitter({

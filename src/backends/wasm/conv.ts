@@ -33,6 +33,11 @@ function outSpatial(xShape: readonly number[], wShape: readonly number[], p: Con
   return xShape.slice(2).map((x, i) => convOutSize(x, wShape[i + 2]!, p.stride[i]!, p.padding[i]!, p.dilation[i]!));
 }
 
+/** Names a conv's shapes and parameters, for caching what is built from them. */
+export function convKey(xShape: readonly number[], wShape: readonly number[], p: ConvParams): string {
+  return `${xShape}|${wShape}|${p.stride}|${p.padding.flat()}|${p.dilation}|${p.groups}`;
+}
+
 export function planConv(xShape: readonly number[], wShape: readonly number[], p: ConvParams): ConvPlan {
   const ks = wShape.slice(2), ys = outSpatial(xShape, wShape, p);
   const cinG = wShape[1]!, coutG = wShape[0]! / p.groups;
