@@ -96,6 +96,21 @@ const CASES: [string, Inputs, (t: Record<string, st.Tensor>) => st.Tensor][] = [
     st.nn.functional.maxPool2d(x, 2).square().sum().backward();
     return x.grad!;
   }],
+  ["max pooling's gradient through relu, 16 to 18 wide (lanes at x / 2 and x mod 2, a tail of two)", { a: { shape: [2, 3, 18, 18], specials: false }, b: { shape: [1, 2, 16, 17], specials: false } }, ({ a, b }) => {
+    const grads = [a!, b!].map((t) => {
+      const x = t.requiresGrad_();
+      st.nn.functional.maxPool2d(x.relu(), 2).mul(t.shape[3]! === 18 ? 1.5 : -2).sum().backward();
+      return x.grad!.flatten();
+    });
+    return st.cat(grads);
+  }],
+  ["stride-4 windows' gradients (lanes at x / 4 and x mod 4)", { a: { shape: [2, 2, 16, 16], specials: false } }, ({ a }) => {
+    const x = a!.requiresGrad_();
+    st.nn.functional.maxPool2d(x, 4).square().sum().add(st.nn.functional.avgPool2d(x, 4).sum()).backward();
+    return x.grad!;
+  }],
+  ["un-windowing along the one dim there is (split between threads: lane by lane)", { a: { shape: [20] }, b: { shape: [40] } }, ({ a, b }) =>
+    a!.reshape([20, 1]).expand([20, 2]).reshape([40]).add(b!)],
   ["layer norm", { a: { shape: [7, 67], specials: false }, w: { shape: [67] }, b: { shape: [67] } }, ({ a, w, b }) => st.nn.functional.layerNorm(a!, [67], w!, b!)],
   ["gelu and sigmoid", { a: { shape: [3, 67] } }, ({ a }) => a!.gelu().add(a!.sigmoid()).add(a!.tanh())],
   ["powers (pow lane by lane)", { a: { shape: [3, 13] }, b: { shape: [3, 13] } }, ({ a, b }) => a!.pow(2).add(a!.abs().pow(b!))],

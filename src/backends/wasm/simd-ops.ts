@@ -10,7 +10,7 @@ export const V = {
   i32x4Eq: 0x37, i32x4Ne: 0x38, i32x4LtS: 0x39, i32x4LtU: 0x3a,
   f32x4Eq: 0x41, f32x4Ne: 0x42, f32x4Lt: 0x43, f32x4Gt: 0x44,
   v128And: 0x4e, v128Or: 0x50, v128Xor: 0x51, v128Bitselect: 0x52, v128AnyTrue: 0x53,
-  v128Load8Lane: 0x54, v128Load32Lane: 0x56, v128Load32Zero: 0x5c,
+  v128Load32Splat: 0x09, v128Load8Lane: 0x54, v128Load32Lane: 0x56, v128Load32Zero: 0x5c, v128Load64Zero: 0x5d,
   f32x4DemoteF64x2Zero: 0x5e, f64x2PromoteLowF32x4: 0x5f,
   f32x4Trunc: 0x69,
   i16x8ExtendLowI8x16U: 0x89, i32x4ExtendLowI16x8U: 0xa9,

@@ -52,6 +52,11 @@ export interface VectorPlan {
   readonly dim: number;
   /** Expressions whose value differs between lanes. */
   readonly varying: ReadonlySet<VExpr>;
+  /**
+   * Whether the dim's loop variable is a multiple of 4 at every vector step (it starts at 0;
+   * not so where the dim is also the one split between threads), which `laneOffsets` needs.
+   */
+  readonly aligned: boolean;
 }
 
 const LANE_DTYPES = new Set<DType>(["float32", "int32", "uint8", "bool"]);
@@ -67,6 +72,31 @@ function linearCoef(l: Lin, v: string, varying: ReadonlySet<VExpr>): number | nu
   return coef;
 }
 const linVaries = (l: Lin, v: string, varying: ReadonlySet<VExpr>): boolean => linDependsOn(l, (n) => n === v, varying);
+
+/**
+ * Lane j's value of l minus lane 0's (j = 0..3), given that the loop variable v is a multiple of 4
+ * at each vector step: linear terms add coef·j, and floor((v + c) / d) and (v + c) mod d add
+ * coef·floor(j / d) and coef·(j mod d) when d is 2 and c even, or d a multiple of 4 and c too (a
+ * pooling window's un-windowing: lanes of [x/2, x/2, x/2 + 1, x/2 + 1]). Null where l depends
+ * on v in another way.
+ */
+export function laneOffsets(l: Lin, v: string, varying: ReadonlySet<VExpr>): number[] | null {
+  const off = [0, 0, 0, 0];
+  for (const t of l.terms) {
+    const a = t.atom;
+    if (a.k === "var") {
+      if (a.name === v) for (let j = 0; j < LANES; j++) off[j]! += t.coef * j;
+      continue;
+    }
+    if (a.k === "val") { if (varying.has(a.of)) return null; continue; }
+    if (!linVaries(a.of, v, varying)) continue;
+    const [only] = a.of.terms, d = a.by, c = a.of.c;
+    if (a.of.terms.length !== 1 || only!.atom.k !== "var" || only!.atom.name !== v || only!.coef !== 1) return null;
+    if (!((d === 2 && c % 2 === 0) || (d % 4 === 0 && c % 4 === 0))) return null;
+    for (let j = 0; j < LANES; j++) off[j]! += t.coef * (a.k === "div" ? Math.floor(j / d) : j % d);
+  }
+  return off;
+}
 
 /** float32 ops with a SIMD form (the rest of the varying ops run lane by lane). */
 function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
@@ -98,6 +128,8 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
   const v = `o${dim}`;
   const red = k.reduce;
   const varying = dependentExprs(order, (name) => name === v, (dep) => red !== null && dep.has(red.body));
+  // The first dim of size > 1 is the one split between threads (codegen.ts splitDim).
+  const aligned = k.shape.findIndex((n) => n > 1) !== dim;
   let native = 0, perLane = 0;
   for (const e of varying) {
     // A wider value is allowed only as the stored value cast from lanes (an int64 index result):
@@ -109,13 +141,14 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
     switch (e.k) {
       case "load":
         // Gathers (an index read from data, or divided by a constant) load lane by lane.
-        if (nativeLoad(e, v, varying)) native++; else perLane++;
+        if (nativeLoad(e, v, varying, aligned)) native++; else perLane++;
         break;
       case "alu":
         if (isNativeAlu(e)) native++;
         else if (!(e.op === "log" || e.op === "sin" || e.op === "erf" || e.op === "pow")) perLane++;
         break;
       case "gate": if (linearConds(e.valid, v, varying)) native++; else perLane++; break;
+      case "index": if (nativeIndex(e, v, varying, aligned)) native++; else perLane++; break;
       case "acc": break;
       default: perLane++;
     }
@@ -123,13 +156,24 @@ export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | nul
   if (red && varying.has(red.body) && red.body.dt === "bool" && red.op !== "amax") return null;
   if (nativeStore(k, v, varying)) native++;
   if (native === 0 || perLane > native) return null;
-  return { dim, varying };
+  return { dim, varying, aligned };
 }
 
-/** A load whose lanes lie evenly spaced, ascending, under conditions linear in the dim. */
-function nativeLoad(e: Extract<VExpr, { k: "load" }>, v: string, varying: ReadonlySet<VExpr>): boolean {
+/**
+ * A load whose lanes lie evenly spaced, ascending, or (aligned) at `laneOffsets` that are not
+ * negative, under conditions linear in the dim.
+ */
+function nativeLoad(e: Extract<VExpr, { k: "load" }>, v: string, varying: ReadonlySet<VExpr>, aligned: boolean): boolean {
   const c = linearCoef(e.idx, v, varying);
-  return c !== null && c > 0 && linearConds(e.valid, v, varying);
+  if (!linearConds(e.valid, v, varying)) return false;
+  if (c !== null) return c > 0;
+  return aligned && (laneOffsets(e.idx, v, varying)?.every((o) => o >= 0) ?? false);
+}
+
+/** An int32 index used as a value (a position), whose lanes differ by constants. */
+function nativeIndex(e: Extract<VExpr, { k: "index" }>, v: string, varying: ReadonlySet<VExpr>, aligned: boolean): boolean {
+  if (e.dt !== "int32") return false;
+  return linearCoef(e.lin, v, varying) !== null || (aligned && laneOffsets(e.lin, v, varying) !== null);
 }
 
 /** Whether every condition depends on the vectorized dim linearly, or not at all. */
@@ -242,10 +286,12 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   const condsVary = (cs: readonly Cond[]) => cs.some((c) => linVaries(c.lin, v, plan.varying));
 
   const load = (e: Extract<VExpr, { k: "load" }>) => {
-    if (!nativeLoad(e, v, plan.varying)) return perLane(e);
+    if (!nativeLoad(e, v, plan.varying, plan.aligned)) return perLane(e);
     const out = vlocal.get(e)!;
     const body = () => {
-      const c = linearCoef(e.idx, v, plan.varying)!;
+      const c = linearCoef(e.idx, v, plan.varying);
+      const offs = c !== null ? [0, c, 2 * c, 3 * c] : laneOffsets(e.idx, v, plan.varying)!;
+      const pattern = offs.join(",");
       const bytes = e.dt === "uint8" || e.dt === "bool" ? 1 : 4;
       s.address(e.buf, e.idx, e.dt);
       if (bytes === 4 && c === 1) { f.memFD(V.v128Load, 2).set(out); return; }
@@ -255,12 +301,18 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
         // The second load reads one element past lane 3's, which the memory always has.
         f.tee(addr).memFD(V.v128Load, 2).get(addr).memFD(V.v128Load, 2, 16).fd(V.i8x16Shuffle);
         f.code.bytes([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]);
+      } else if (bytes === 4 && pattern === "0,0,0,0") {
+        f.memFD(V.v128Load32Splat, 2);
+      } else if (bytes === 4 && (pattern === "0,0,1,1" || pattern === "0,1,0,1")) {
+        // Two elements, each in two lanes (a 2-wide window's un-windowing, or its positions).
+        f.memFD(V.v128Load64Zero, 2).set(out).get(out).get(out).fd(V.i8x16Shuffle);
+        f.code.bytes(pattern === "0,0,1,1" ? [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7] : [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7]);
       } else {
         f.set(addr);
         zeroVec();
         for (let j = 0; j < LANES; j++) {
           f.set(out).get(addr).get(out);
-          f.memFD(bytes === 4 ? V.v128Load32Lane : V.v128Load8Lane, bytes === 4 ? 2 : 0, j * c * bytes);
+          f.memFD(bytes === 4 ? V.v128Load32Lane : V.v128Load8Lane, bytes === 4 ? 2 : 0, offs[j]! * bytes);
           f.code.byte(j);
         }
       }
@@ -430,6 +482,17 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
         f.fd(V.v128Bitselect);
         break;
       case "acc": accValue(); break;
+      case "index": {
+        if (!nativeIndex(e, v, plan.varying, plan.aligned)) return perLane(e);
+        // Lane 0's index (the loop variable is lane 0's), plus each lane's constant offset.
+        const c = linearCoef(e.lin, v, plan.varying);
+        const offs = c !== null ? [0, c, 2 * c, 3 * c] : laneOffsets(e.lin, v, plan.varying)!;
+        s.lin(e.lin);
+        f.fd(V.i32x4Splat);
+        v128Const(new Uint8Array(new Int32Array(offs).buffer));
+        f.fd(V.i32x4Add);
+        break;
+      }
       default: return perLane(e);
     }
     f.set(vlocal.get(e)!);
