@@ -17,6 +17,7 @@ import { lvar, flatIndex } from "../../ir/index-expr.ts";
 import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { type ConvParams, EXPENSIVE_ALU } from "../../ir/ops.ts";
 import { JsBackend } from "../js/backend.ts";
+import { mergeDims } from "../../ir/merge-dims.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
@@ -213,7 +214,9 @@ export class WasmBackend implements Backend {
    * `byWork`: split over threads by work alone (a routine's layout kernels, whose index arithmetic
    * costs more than their one load suggests).
    */
-  compile(k: Kernel, byWork = false): Compiled {
+  compile(kernel: Kernel, byWork = false): Compiled {
+    // Dims read as one row-major index loop as one (a [64, 32, 5, 5] update: one loop of 51200).
+    const k = mergeDims(kernel);
     try {
       const { bytes, whats, imports, vectorized } = emitKernel(k, this.mem.shared);
       const oob = (w: number, v: number, size: number): never => {
