@@ -16,8 +16,8 @@ import { DeviceError, IndexError } from "../../ir/errors.ts";
 import { lvar, flatIndex } from "../../ir/index-expr.ts";
 import { type Kernel, topoExprs, type VExpr } from "../../ir/kernel.ts";
 import { type ConvParams, EXPENSIVE_ALU } from "../../ir/ops.ts";
-import { JsBackend } from "../js/backend.ts";
 import { mergeDims } from "../../ir/merge-dims.ts";
+import { JsBackend } from "../js/backend.ts";
 import { readStorage, type Storage, STORAGE, writeStorage } from "../js/storage.ts";
 import { erf, uniform } from "../js/runtime.ts";
 import { type Blas, loadBlas } from "./blas.ts";
@@ -99,12 +99,6 @@ const SMALL_GEMM_BYTES = 1 << 20;
 const WORKER_IMPORTS = new Set(["exp", "log", "sin", "pow", "fmod"]);
 
 /** A compiled kernel: a wasm function over buffer offsets, or a js function over views. */
-/** A kernel a routine built, with its compiled form. */
-interface RoutineKernel {
-  readonly k: Kernel;
-  readonly c: Compiled;
-}
-
 type Compiled =
   | {
     kind: "wasm"; fn: (...args: number[]) => void;
@@ -112,6 +106,12 @@ type Compiled =
     par: number; splitSize: number; work: number;
   }
   | { kind: "js"; fn: (s: readonly number[], ...bufs: Storage[]) => void; why: string };
+
+/** A kernel a routine built, with its compiled form. */
+interface RoutineKernel {
+  readonly k: Kernel;
+  readonly c: Compiled;
+}
 
 export interface WasmStats {
   /** Kernels compiled to wasm, and those that fell back to the js renderer. */
@@ -154,7 +154,7 @@ export class WasmBackend implements Backend {
   private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
   private readonly col2ims = new Map<string, Col2imExports>();
   private readonly dotKernels = new Map<string, Compiled>();
-  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv, epilogue), by a short key. */
+  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv, epilogue) by short key. */
   private readonly routineKernels = new Map<string, RoutineKernel>();
 
   constructor(opts: WasmBackendOptions = {}) {

@@ -1,10 +1,12 @@
 /**
  * Index arithmetic hoisted out of inner loops. A kernel's every load, store and condition
- * computes a linear index over all its loop variables; computed in full at each step, a
- * seven-dim unfold spent most of its time on the multiplies (the engine does not move them out
- * of loops). Here each index's terms over the outer output loops are summed level by level as
- * those loops are entered, `base_d = base_(d-1) + Σ coef·atom` for the atoms whose deepest loop is
- * d, so the innermost step adds only its own terms to one local.
+ * computes a linear index over all its loop variables, and the engine does not move the
+ * loop-invariant multiplies (and divisions) out of the loops. Here each index's terms over the
+ * outer output loops are summed level by level as those loops are entered, `base_d = base_(d-1) +
+ * Σ coef·atom` for the atoms whose deepest loop is d, so the innermost step adds only its own
+ * terms to one local. Measured on one thread, a pooling gradient's un-windowing of 1.18M floats
+ * (divisions by 2 in its indices) went from 1.10-1.15 to 0.86-0.87 ms; memory-bound kernels
+ * (permutes, the conv unfold) did not change.
  *
  * Integer adds wrap, so the reordered sum is the same i32 as the one computed term by term.
  * Indices with equal outer terms (same-shaped operands) share their locals.
