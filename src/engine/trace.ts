@@ -82,8 +82,6 @@ export class Recording {
 
 let active: Recording | null = null;
 let paused = 0;
-/** Bumped whenever a module switches between train and eval mode (see `onReplay`). */
-let modes = 0;
 
 /** The recording realizations go to now, or null. */
 export function recording(): Recording | null {
@@ -128,10 +126,3 @@ export function refuseHostRead(what: string): void {
     "Return the tensor from the function and read it after the call",
   );
 }
-
-/** Counts a change between train and eval mode. */
-export function modeChanged(): void {
-  modes++;
-}
-
-export const modeEpoch = (): number => modes;

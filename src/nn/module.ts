@@ -10,7 +10,7 @@ import { ShapeError, StrataError, ValueError } from "../ir/errors.ts";
 import { fmtShape } from "../ir/shape.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Parameter } from "./parameter.ts";
-import { modeChanged } from "../engine/trace.ts";
+import { type Recording, recording } from "../engine/trace.ts";
 
 /** camelCase field name -> PyTorch's snake_case state-dict name. */
 export const snakeCase = (name: string): string => name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z])([A-Z][a-z])/g, "$1_$2").toLowerCase();
@@ -23,8 +23,9 @@ export interface LoadResult {
 }
 
 export abstract class Module {
-  /** Train mode (dropout active, batch norm uses batch statistics) or eval mode. */
-  training = true;
+  /** @internal The mode, and the trace that already checks it (see `training`). */
+  private _training = true;
+  private _modeCheckedBy: Recording | null = null;
   /** @internal Field names registered as buffers, and whether each is saved in the state dict. */
   private readonly _bufferFields = new Map<string, boolean>();
   /** @internal Entries registered under explicit names (not fields). */
@@ -56,7 +57,7 @@ export abstract class Module {
   protected _entries(): [string, Parameter | Module | Tensor | null, "param" | "module" | "buffer" | "buffer-transient"][] {
     const out: [string, Parameter | Module | Tensor | null, "param" | "module" | "buffer" | "buffer-transient"][] = [];
     for (const [k, v] of Object.entries(this)) {
-      if (k.startsWith("_") || k === "training") continue;
+      if (k.startsWith("_")) continue;
       if (this._bufferFields.has(k)) out.push([snakeCase(k), v as Tensor | null, this._bufferFields.get(k) ? "buffer" : "buffer-transient"]);
       else if (v instanceof Parameter) out.push([snakeCase(k), v, "param"]);
       else if (v instanceof Module) out.push([snakeCase(k), v, "module"]);
@@ -176,12 +177,26 @@ export abstract class Module {
 
   // ---- modes and utilities ----
 
+  /**
+   * Train mode (dropout active, batch norm uses batch statistics) or eval mode. Read inside a
+   * traced step (`st.jit`), the mode becomes a condition of the trace's replays: switching to
+   * eval and back keeps the trace, and only modules whose mode a step read can retrace it.
+   */
+  get training(): boolean {
+    const mode = this._training, rec = recording();
+    if (rec && this._modeCheckedBy !== rec) {
+      this._modeCheckedBy = rec;
+      rec.checks.push(() => this._training === mode);
+    }
+    return mode;
+  }
+  set training(mode: boolean) {
+    this._training = mode;
+  }
+
   /** Sets train mode (default) or eval mode on this module and its children. */
   train(mode = true): this {
-    for (const m of this.modules()) {
-      if (m.training !== mode) modeChanged();
-      m.training = mode;
-    }
+    for (const m of this.modules()) m.training = mode;
     return this;
   }
   eval(): this {

@@ -20,7 +20,7 @@ import { getDefaultDevice } from "../engine/device.ts";
 import { bufferNode, type LazyNode, ref, unref } from "../engine/lazy.ts";
 import { countLaunches, realize } from "../engine/realize.ts";
 import { type RandomRebase, Replay } from "../engine/replay.ts";
-import { modeEpoch, type Recording, recording, startRecording, stopRecording, untraced } from "../engine/trace.ts";
+import { type Recording, recording, startRecording, stopRecording, untraced } from "../engine/trace.ts";
 import type { Buf } from "../ir/backend.ts";
 import { JitError } from "../ir/errors.ts";
 import { takeCounters } from "./random.ts";
@@ -216,7 +216,6 @@ function traceCall(fn: (...a: never[]) => unknown, args: readonly unknown[], arg
   };
 
   const { key, offset: lo } = takeCounters(0);
-  const epoch = modeEpoch();
   const rec: Recording = startRecording();
   const tracer = new Tracer();
   tensorHooks.tracer = tracer;
@@ -287,11 +286,10 @@ function traceCall(fn: (...a: never[]) => unknown, args: readonly unknown[], arg
 
     // `.grad`s the step read before setting: a replay needs each absent or present as at the trace.
     const gradChecks = [...tracer.grads].map(([t, first]) => ({ t: refOf(t), isNull: first === null }));
-    const checks = [() => modeEpoch() === epoch, ...rec.checks];
     const hi = takeCounters(0).offset;
     const random = hi > lo ? { lo, hi, key } : null;
     const replay = new Replay(rec, keep, random);
-    const trace = new Trace(replay, bindings, checks, replaced, grads, gradChecks, out, [...keep], random);
+    const trace = new Trace(replay, bindings, rec.checks, replaced, grads, gradChecks, out, [...keep], random);
     rec.close(constants);
     kept = true;
     return { value, trace };
@@ -323,7 +321,8 @@ const KEEP = 4;
  * only while it is the same tensor object. Inside `fn`, do not read values to JavaScript
  * (`item()`, `data()`: a `JitError` says so); return them instead. Branches on JavaScript values
  * are fixed at the trace, except those the checks cover (see the top of this file): changing the
- * learning rate, or switching `train()`/`eval()`, is fine.
+ * learning rate is fine, and so is switching `train()`/`eval()`: a replay checks the modes the step
+ * read, so going to eval and back keeps the trace.
  *
  * @example
  * const model = new st.nn.Linear(4, 2);
