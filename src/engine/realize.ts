@@ -68,6 +68,8 @@ function compile(device: string, item: Extract<ScheduleItem, { kind: "kernel" }>
 
 /** Computes the given nodes (and what they need); afterwards each has a buffer. */
 export function realize(nodes: readonly LazyNode[]): void {
+  // Reading a computed tensor (`item()` after each step) has nothing to plan.
+  if (nodes.every((n) => n.buffer)) return;
   // A graph of a structure seen before reuses its schedule and programs (plan-cache.ts).
   const g = graphKey(nodes);
   let plan = g ? cachedPlan(g.key) : undefined;
