@@ -146,6 +146,8 @@ export class WasmBackend implements Backend {
   readonly blas: Blas | null;
   /** The BLAS library's own thread count (1 when it cannot be set). */
   private readonly blasThreads: number;
+  /** The thread count the BLAS library is set to now (set only when it changes: an FFI call). */
+  private blasThreadsNow: number;
   readonly strict: boolean;
   private readonly relaxedSimd: boolean;
   readonly stats: WasmStats = { wasmKernels: 0, vectorKernels: 0, jsKernels: 0, fallbacks: {}, blasCalls: 0, gemmCalls: 0, genericDotCalls: 0, epilogueKernels: 0, convGemmCalls: 0, convDirectCalls: 0, parallelRuns: 0 };
@@ -153,8 +155,7 @@ export class WasmBackend implements Backend {
   private readonly js = new JsBackend();
   private readonly gemms = new Map<string, GemmExports & { par: number; batchPar: number }>();
   private readonly col2ims = new Map<string, Col2imExports>();
-  private readonly dotKernels = new Map<string, Compiled>();
-  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv, epilogue) by short key. */
+  /** Kernels the routines build (unfold, permute, transpose, gather, direct conv, lowered dot, epilogue) by short key. */
   private readonly routineKernels = new Map<string, RoutineKernel>();
 
   constructor(opts: WasmBackendOptions = {}) {
@@ -167,7 +168,7 @@ export class WasmBackend implements Backend {
     this.pool = this.mem.shared ? ThreadPool.create(this.mem.memory, threads, opts.workers) : null;
     const mode = opts.blas ?? "auto";
     this.blas = mode === "off" ? null : loadBlas();
-    this.blasThreads = this.blas?.threads?.get() ?? 1;
+    this.blasThreads = this.blasThreadsNow = this.blas?.threads?.get() ?? 1;
     if (mode === "on" && !this.blas) throw new DeviceError(`${this.name}: no system BLAS found (install OpenBLAS, e.g. Debian's libopenblas0, and the koffi package)`);
     this.routines = {
       dot: (out, a, b, batch, m, k, n, ta, tb, epi) => this.dot(out as WasmBuf, a as WasmBuf, b as WasmBuf, batch, m, k, n, ta, tb, epi),
@@ -359,18 +360,15 @@ export class WasmBackend implements Backend {
       // products of a batch count together: once awake, the threads stay so from one call to
       // the next (attention's 64 x [128,128]@[128,64]: 1.7-2.0 ms alone, 1.1 ms on two).
       const bytes = (m * k + k * n + m * n) * DTYPES[dt].bytes * runs;
-      const alone = this.blasThreads > 1 && 2 * m * n * k * runs < SMALL_GEMM_FLOPS && bytes < SMALL_GEMM_BYTES;
-      if (alone) this.blas.threads!.set(1);
-      try {
-        if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
-        else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);
-      } finally {
-        if (alone) this.blas.threads!.set(this.blasThreads);
-      }
-    } else if (!ta && !tb) {
-      this.wasmGemm(dt, c, a, b, 1, m, k, n);
+      const alone = 2 * m * n * k * runs < SMALL_GEMM_FLOPS && bytes < SMALL_GEMM_BYTES;
+      const threads = alone ? 1 : this.blasThreads;
+      if (threads !== this.blasThreadsNow) this.blas.threads!.set((this.blasThreadsNow = threads));
+      if (dt === "float32") this.blas.sgemm(m, n, k, new Float32Array(buf, a, m * k), new Float32Array(buf, b, k * n), new Float32Array(buf, c, m * n), ta, tb);
+      else this.blas.dgemm(m, n, k, new Float64Array(buf, a, m * k), new Float64Array(buf, b, k * n), new Float64Array(buf, c, m * n), ta, tb);
+    } else if (!ta) {
+      this.wasmGemm(dt, c, a, b, 1, m, k, n, tb);
     } else {
-      throw new Error("internal: the wasm GEMM takes transposed operands through dot()");
+      throw new Error("internal: the wasm GEMM takes a transposed A through dot()");
     }
   }
 
@@ -446,8 +444,7 @@ export class WasmBackend implements Backend {
         const count = Math.min(nb, n - n0);
         const unfold = this.routineKernel(`im2row:${dt}:${count}:${convKey(xShape, wShape, p)}`, () => im2rowKernel(dt, count, xShape, wShape, p));
         this.runAt(unfold, [cols, x.off + n0 * imageSize * E]);
-        if (this.blas) this.gemmAt(dt, prodAt, cols, w.off, count * P, rows, cout, false, true);
-        else this.wasmGemm(dt, prodAt, cols, w.off, 1, count * P, rows, cout, true);
+        this.gemmAt(dt, prodAt, cols, w.off, count * P, rows, cout, false, true);
         this.runAt(this.routineKernel(`transpose:${dt}:${count}:${cout}:${P}`, () => transposeKernel(dt, count, cout, P)), [out.off + n0 * cout * P * E, prodAt]);
       }
     } finally {
@@ -487,10 +484,10 @@ export class WasmBackend implements Backend {
   }
 
   /**
-   * out[b, c, y...] = Σ_k cols[c, k..., b, y - k...] for `nb` images (the gather of a full
-   * correlation): the hand-written slab adds of col2im.ts for 1 or 2 spatial dims, the compiled
-   * gather kernel (conv.ts) for more. One thread: an add per element read is memory-bound, and
-   * on two cores measured slower split in two (1.4 vs 0.95 ms for the CNN's conv).
+   * out[b, c, y...] = Σ_k cols[c, k..., b, y + k - (K-1)...] for `nb` images (the gather of a
+   * full correlation): the hand-written slab adds of col2im.ts for 1 or 2 spatial dims, on one
+   * thread (an add per element read is memory-bound, and on two cores measured slower split in
+   * two: 1.4 vs 0.95 ms for the CNN's conv); the compiled gather kernel (conv.ts) for more.
    */
   private col2im(dt: "float32" | "float64", out: number, cols: number, nb: number, c: number, ks: readonly number[], xs: readonly number[]): void {
     if (ks.length > 2) {
@@ -523,14 +520,16 @@ export class WasmBackend implements Backend {
     const g = this.gemm(dt);
     const E = DTYPES[dt].bytes, W = dt === "float32" ? 8 : 4;
     const np = Math.ceil(n / W) * W;
-    // The store reads the bias a whole panel at a time: a copy padded to np columns.
+    // The store reads the bias a whole panel at a time: where n is not whole panels, a copy
+    // padded to np columns.
     const epi = epilogue ? (epilogue.bias ? EPI_BIAS : 0) | (epilogue.relu ? EPI_RELU : 0) : 0;
-    const bias = epilogue?.bias ? this.mem.alloc(np * E) : 0;
+    const given = epilogue?.bias ? (epilogue.bias as WasmBuf).off : 0;
+    const padded = given && np !== n ? this.mem.alloc(np * E) : 0;
     try {
-      if (bias) this.mem.copy(bias, (epilogue!.bias as WasmBuf).off, n * E);
-      this.wasmGemmWith(g, dt, c, a, b, batch, m, k, n, np, tb, epi, bias);
+      if (padded) this.mem.copy(padded, given, n * E);
+      this.wasmGemmWith(g, dt, c, a, b, batch, m, k, n, np, tb, epi, padded || given);
     } finally {
-      if (bias) this.mem.release(bias, np * E);
+      if (padded) this.mem.release(padded, np * E);
     }
   }
 
@@ -588,9 +587,7 @@ export class WasmBackend implements Backend {
   private genericDot(out: WasmBuf, a: WasmBuf, b: WasmBuf, batch: number, m: number, k: number, n: number, ta: boolean, tb: boolean): void {
     this.stats.genericDotCalls++;
     const dt = out.dtype;
-    const key = `${dt}:${batch}:${m}:${k}:${n}:${ta}:${tb}`;
-    let p = this.dotKernels.get(key);
-    if (!p) {
+    const p = this.routineKernel(`dot:${dt}:${batch}:${m}:${k}:${n}:${ta}:${tb}`, () => {
       const o0 = lvar("o0", batch), o1 = lvar("o1", m), o2 = lvar("o2", n), r0 = lvar("r0", k);
       const ia = ta ? flatIndex([o0, r0, o1], [batch, k, m]) : flatIndex([o0, o1, r0], [batch, m, k]);
       const ib = tb ? flatIndex([o0, o2, r0], [batch, n, k]) : flatIndex([o0, r0, o2], [batch, k, n]);
@@ -604,10 +601,9 @@ export class WasmBackend implements Backend {
         store: { idx: flatIndex([o0, o1, o2], [batch, m, n]), mode: "set" },
         scalars: [],
       };
-      p = this.compile(kernel);
-      this.dotKernels.set(key, p);
-    }
-    this.run(p, [out, a, b], []);
+      return kernel;
+    }, false);
+    this.run(p.c, [out, a, b], []);
   }
 
 }

@@ -134,7 +134,8 @@ export function directConvKernel(dt: DType, xShape: readonly number[], wShape: r
  */
 export function isFullCorrelation(wShape: readonly number[], p: ConvParams): boolean {
   const ks = wShape.slice(2);
-  return p.groups === 1 && ks.every((k, i) => p.stride[i] === 1 && p.dilation[i] === 1 && p.padding[i]![0] === k - 1 && p.padding[i]![1] === k - 1);
+  // A 1x1 kernel's "full" padding is none: an ordinary pointwise conv, for the unfold path.
+  return p.groups === 1 && ks.some((k) => k > 1) && ks.every((k, i) => p.stride[i] === 1 && p.dilation[i] === 1 && p.padding[i]![0] === k - 1 && p.padding[i]![1] === k - 1);
 }
 
 /**
