@@ -115,8 +115,7 @@ export function dependentExprs(order: readonly VExpr[], isVar: (name: string) =>
   const out = new Set<VExpr>();
   for (const e of order) {
     const d = e.k === "acc" ? accDepends(out)
-      : (e.k === "alu" ? e.srcs : e.k === "gate" || e.k === "check" ? [e.src] : []).some((x) => out.has(x))
-        || exprLins(e).some((l) => linDependsOn(l, isVar, out));
+      : operands(e).some((x) => out.has(x)) || exprLins(e).some((l) => linDependsOn(l, isVar, out));
     if (d) out.add(e);
   }
   return out;

@@ -170,7 +170,7 @@ export function emitKernel(k: Kernel, sharedMemory = false): EmittedKernel {
   const callImp = (name: ImportName) => f.call(imp.get(name)!);
 
   // ---- index arithmetic (i32) ----------------------------------------------------------------
-  const plan = planVector(k, order);
+  const plan = planVector(k, order, split);
   const hoist = hoistIndices(k, order, plan ? plan.dim : k.shape.length, f);
   const lin = (l: Lin): void => {
     const h = hoist.base(l);

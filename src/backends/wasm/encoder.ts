@@ -25,7 +25,7 @@ export const Op = {
   i32And: 0x71, i32Or: 0x72, i32Xor: 0x73, i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76,
   i64Add: 0x7c, i64Sub: 0x7d, i64Mul: 0x7e, i64And: 0x83, i64Or: 0x84, i64Xor: 0x85, i64Shl: 0x86, i64ShrU: 0x88,
   f32Abs: 0x8b, f32Neg: 0x8c, f32Trunc: 0x8f, f32Sqrt: 0x91, f32Add: 0x92, f32Sub: 0x93, f32Mul: 0x94, f32Div: 0x95,
-  f64Abs: 0x99, f64Neg: 0x9a, f64Floor: 0x9c, f64Trunc: 0x9d, f64Nearest: 0x9e, f64Sqrt: 0x9f, f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3,
+  f64Abs: 0x99, f64Neg: 0x9a, f64Floor: 0x9c, f64Trunc: 0x9d, f64Sqrt: 0x9f, f64Add: 0xa0, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3,
   f64Min: 0xa4, f64Max: 0xa5,
   i32WrapI64: 0xa7, i64ExtendI32S: 0xac, i64ExtendI32U: 0xad,
   f32ConvertI32S: 0xb2, f32ConvertI64S: 0xb4, f32DemoteF64: 0xb6,
@@ -35,16 +35,24 @@ export const Op = {
 /** 0xfc-prefixed opcodes. */
 export const OpFC = { i32TruncSatF64S: 2, i64TruncSatF32S: 4, i64TruncSatF64S: 6, memoryCopy: 10, memoryFill: 11 } as const;
 
-/** 0xfd-prefixed (SIMD) opcodes. */
+/**
+ * 0xfd-prefixed (SIMD) opcodes, by the names of the WebAssembly SIMD proposal. Lane ops take a
+ * lane index byte after the opcode (after the memarg for the memory forms). The relaxed ones
+ * (0x100 and up; features.ts says whether the engine takes them) compute a*b + c, fused or not.
+ */
 export const OpFD = {
-  v128Load: 0x00, v128Load32Splat: 0x09, v128Load64Splat: 0x0a, v128Store: 0x0b,
-  i32x4Splat: 0x11, f32x4Splat: 0x13, f64x2Splat: 0x14,
-  f32x4ExtractLane: 0x1f, f64x2ExtractLane: 0x21,
-  f32x4Le: 0x45, f64x2Le: 0x4b, v128Andnot: 0x4f,
-  f32x4Add: 0xe4, f32x4Sub: 0xe5, f32x4Mul: 0xe6, f32x4Div: 0xe7,
-  f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Div: 0xf3,
-  // Relaxed SIMD (features.ts says whether the engine takes them): a*b + c, fused or not.
-  f32x4RelaxedMadd: 0x105, f32x4RelaxedNmadd: 0x106, f64x2RelaxedMadd: 0x107, f64x2RelaxedNmadd: 0x108,
+  v128Load: 0x00, v128Load32Splat: 0x09, v128Load64Splat: 0x0a, v128Store: 0x0b, v128Const: 0x0c,
+  i8x16Shuffle: 0x0d, i32x4Splat: 0x11, i64x2Splat: 0x12, f32x4Splat: 0x13, f64x2Splat: 0x14,
+  i32x4ExtractLane: 0x1b, i32x4ReplaceLane: 0x1c, f32x4ExtractLane: 0x1f, f32x4ReplaceLane: 0x20,
+  i32x4Eq: 0x37, i32x4Ne: 0x38, i32x4LtS: 0x39, i32x4LtU: 0x3a, f32x4Eq: 0x41, f32x4Ne: 0x42,
+  f32x4Lt: 0x43, f32x4Gt: 0x44, f32x4Le: 0x45, f64x2Le: 0x4b, v128And: 0x4e, v128Andnot: 0x4f,
+  v128Or: 0x50, v128Xor: 0x51, v128Bitselect: 0x52, v128AnyTrue: 0x53, v128Load8Lane: 0x54,
+  v128Load32Lane: 0x56, v128Load32Zero: 0x5c, v128Load64Zero: 0x5d, f32x4DemoteF64x2Zero: 0x5e,
+  f64x2PromoteLowF32x4: 0x5f, f32x4Trunc: 0x69, i16x8ExtendLowI8x16U: 0x89, i32x4Neg: 0xa1,
+  i32x4AllTrue: 0xa3, i32x4ExtendLowI16x8U: 0xa9, i32x4Add: 0xae, i32x4Mul: 0xb5, i32x4MaxS: 0xb8,
+  i32x4MaxU: 0xb9, i64x2Shl: 0xcb, i64x2Add: 0xce, f32x4Neg: 0xe1, f32x4Sqrt: 0xe3, f32x4Add: 0xe4,
+  f32x4Mul: 0xe6, f32x4Div: 0xe7, f64x2Add: 0xf0, f64x2Sub: 0xf1, f64x2Mul: 0xf2, f64x2Pmin: 0xf6,
+  f64x2Pmax: 0xf7, f32x4ConvertI32x4S: 0xfa, f32x4RelaxedMadd: 0x105, f64x2RelaxedMadd: 0x107,
 } as const;
 
 export class Bytes {

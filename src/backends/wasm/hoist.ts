@@ -20,8 +20,6 @@ interface Entry {
   readonly byLevel: Map<number, Term[]>;
   /** The deepest level with a hoisted term. */
   readonly maxLevel: number;
-  /** One local per level with terms (reused if a level is emitted twice). */
-  readonly locals: Map<number, number>;
   /** The local holding the sum of the terms of the levels entered so far. */
   cur: number | null;
 }
@@ -72,7 +70,7 @@ export function hoistIndices(k: Kernel, order: readonly VExpr[], outer: number, 
     if (maxLevel < 0) { byLin.set(l.key, null); return; }
     const key = [...byLevel].sort((a, b) => a[0] - b[0]).map(([lv, ts]) => `${lv}:` + ts.map((t) => `${t.coef}*${t.atom.key}`).join("+")).join("|");
     let entry = entries.get(key);
-    if (!entry) entries.set(key, (entry = { byLevel, maxLevel, locals: new Map(), cur: null }));
+    if (!entry) entries.set(key, (entry = { byLevel, maxLevel, cur: null }));
     byLin.set(l.key, { entry, rest });
   };
   for (const e of order) for (const l of exprLins(e)) visit(l);
@@ -94,8 +92,7 @@ export function hoistIndices(k: Kernel, order: readonly VExpr[], outer: number, 
       for (const e of entries.values()) {
         const terms = e.byLevel.get(d);
         if (!terms) continue;
-        let loc = e.locals.get(d);
-        if (loc === undefined) e.locals.set(d, (loc = f.local(T.i32)));
+        const loc = f.local(T.i32);
         if (e.cur !== null) f.get(e.cur);
         terms.forEach(({ atom, coef }, i) => {
           emitAtom(atom);

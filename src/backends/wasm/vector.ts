@@ -2,7 +2,8 @@
  * Vectorized kernels: four outputs at a time along the innermost output dim (of size > 1), in
  * 128-bit SIMD lanes. Each lane computes exactly what the scalar code computes for its output
  * (the same operations on the same values in the same order, reductions included), so results
- * stay identical to the js backend's; what changes is that four outputs share each instruction,
+ * stay identical to the scalar code's, and so to the js backend's but for float32 exp and log
+ * (math.ts: one value in about ten million rounds the other way); what changes is that four outputs share each instruction,
  * and that a reduction carries four independent chains instead of one.
  *
  * Values that do not depend on the vectorized dim stay scalar and are splatted where a vector op
@@ -14,9 +15,8 @@
 import type { DType } from "../../ir/dtype.ts";
 import { type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
 import { dependentExprs, type Kernel, linDependsOn, linValues, operands, type VExpr } from "../../ir/kernel.ts";
-import { Fn, Op, T } from "./encoder.ts";
+import { Fn, Op, OpFD, T } from "./encoder.ts";
 import { Exp64x2 } from "./simd-math.ts";
-import { V } from "./simd-ops.ts";
 
 export const LANES = 4;
 
@@ -74,11 +74,11 @@ function linearCoef(l: Lin, v: string, varying: ReadonlySet<VExpr>): number | nu
 const linVaries = (l: Lin, v: string, varying: ReadonlySet<VExpr>): boolean => linDependsOn(l, (n) => n === v, varying);
 
 /**
- * Lane j's value of l minus lane 0's (j = 0..3), given that the loop variable v is a multiple of 4
- * at each vector step: linear terms add coef·j, and floor((v + c) / d) and (v + c) mod d add
- * coef·floor(j / d) and coef·(j mod d) when d is 2 and c even, or d a multiple of 4 and c too (a
- * pooling window's un-windowing: lanes of [x/2, x/2, x/2 + 1, x/2 + 1]). Null where l depends
- * on v in another way.
+ * Lane j's value of l minus lane 0's (j = 0..3): linear terms add coef·j (at any step), and,
+ * given that the loop variable v is a multiple of 4 at each vector step, floor((v + c) / d) and
+ * (v + c) mod d add coef·floor(j / d) and coef·(j mod d) when d is 2 and c even, or d a multiple
+ * of 4 and c too (a pooling window's un-windowing: lanes of [x/2, x/2, x/2 + 1, x/2 + 1]). Null
+ * where l depends on v in another way.
  */
 export function laneOffsets(l: Lin, v: string, varying: ReadonlySet<VExpr>): number[] | null {
   const off = [0, 0, 0, 0];
@@ -98,7 +98,7 @@ export function laneOffsets(l: Lin, v: string, varying: ReadonlySet<VExpr>): num
   return off;
 }
 
-/** float32 ops with a SIMD form (the rest of the varying ops run lane by lane). */
+/** Ops with a SIMD form on 32-bit lanes (the rest of the varying ops run lane by lane). */
 function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
   const dt = e.dt, src = e.srcs[0]!.dt;
   switch (e.op) {
@@ -119,17 +119,17 @@ function isNativeAlu(e: Extract<VExpr, { k: "alu" }>): boolean {
 /**
  * Whether and along which dim a kernel is vectorized: the innermost output dim of size > 1, when
  * it has at least 4 outputs, every value varying along it is 32-bit, a varying reduction is not a
- * bool sum or product, and lane-by-lane ops (gathers among them) do not outnumber the SIMD ones.
+ * bool sum or product, and lane-by-lane ops (gathers among them) do not outnumber the SIMD ones
+ * (log, sin, erf and pow are not counted: lane by lane they cost what they cost in scalar code).
  */
-export function planVector(k: Kernel, order: readonly VExpr[]): VectorPlan | null {
+export function planVector(k: Kernel, order: readonly VExpr[], split: number): VectorPlan | null {
   let dim = k.shape.length - 1;
   while (dim >= 0 && k.shape[dim] === 1) dim--;
   if (dim < 0 || k.shape[dim]! < LANES) return null;
   const v = `o${dim}`;
   const red = k.reduce;
   const varying = dependentExprs(order, (name) => name === v, (dep) => red !== null && dep.has(red.body));
-  // The first dim of size > 1 is the one split between threads (codegen.ts splitDim).
-  const aligned = k.shape.findIndex((n) => n > 1) !== dim;
+  const aligned = split !== dim;
   let native = 0, perLane = 0;
   for (const e of varying) {
     // A wider value is allowed only as the stored value cast from lanes (an int64 index result):
@@ -202,7 +202,7 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
 
   // Constants live in locals set once, here, before the loops: the engine builds a v128 constant
   // with several instructions at each use.
-  const v128Const = (bytes: Uint8Array) => { f.fd(V.v128Const); f.code.bytes(bytes); };
+  const v128Const = (bytes: Uint8Array) => { f.fd(OpFD.v128Const); f.code.bytes(bytes); };
   const zeroVec = () => v128Const(new Uint8Array(16));
   const constBytes = (dt: DType, x: number): Uint8Array => {
     if (isF32(dt)) return new Uint8Array(new Float32Array([x, x, x, x]).buffer);
@@ -223,9 +223,21 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   };
   const splatConst = (dt: DType, x: number) => pushConst(constBytes(dt, x));
   const splatF64 = (x: number) => pushConst(new Uint8Array(new Float64Array([x, x]).buffer));
+  /** Each lane's int32 offset from lane 0. */
+  const laneBytes = (offs: readonly number[]) => new Uint8Array(new Int32Array(offs).buffer);
   let exp: Exp64x2 | null = null;
   for (const e of plan.varying) {
     for (const d of operands(e)) if (d.k === "const") hoist(constBytes(d.dt, d.v));
+    if (e.k === "index" && nativeIndex(e, v, plan.varying, plan.aligned)) hoist(laneBytes(laneOffsets(e.lin, v, plan.varying)!));
+    if (e.k === "load" || e.k === "gate") {
+      // Lane masks of conditions (vconds): each lane's offset and the bound.
+      for (const c of e.valid) {
+        const coef = linearCoef(c.lin, v, plan.varying);
+        if (coef === null) continue;
+        if (coef !== 0) hoist(laneBytes([0, coef, 2 * coef, 3 * coef]));
+        hoist(constBytes("int32", c.hi - c.lo));
+      }
+    }
     if (e.k !== "alu") continue;
     if (e.op === "exp" && isNativeAlu(e)) exp ??= new Exp64x2(f);
     if (e.op === "recip") hoist(constBytes("float32", 1));
@@ -237,11 +249,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     const l = vlocal.get(e);
     if (l !== undefined) { f.get(l); return; }
     s.val(e);
-    f.fd(isF32(e.dt) ? V.f32x4Splat : V.i32x4Splat);
+    f.fd(isF32(e.dt) ? OpFD.f32x4Splat : OpFD.i32x4Splat);
   };
   const lane = (op: number, j: number) => { f.fd(op); f.code.byte(j); };
-  const extract = (dt: DType, j: number) => lane(isF32(dt) ? V.f32x4ExtractLane : V.i32x4ExtractLane, j);
-  const replace = (dt: DType, j: number) => lane(isF32(dt) ? V.f32x4ReplaceLane : V.i32x4ReplaceLane, j);
+  const extract = (dt: DType, j: number) => lane(isF32(dt) ? OpFD.f32x4ExtractLane : OpFD.i32x4ExtractLane, j);
+  const replace = (dt: DType, j: number) => lane(isF32(dt) ? OpFD.f32x4ReplaceLane : OpFD.i32x4ReplaceLane, j);
   /** Sets the vectorized loop variable to lane j's index. */
   const atLane = (j: number) => { f.get(base); if (j) f.i32(j).op(Op.i32Add); f.set(loopV); };
 
@@ -260,8 +272,8 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   };
 
   /** A 0/1 lane value (bool) as an all-ones/zero mask, and back. */
-  const toMask = () => f.fd(V.i32x4Neg);
-  const fromMask = () => f.fd(V.i32x4Neg);
+  const toMask = () => f.fd(OpFD.i32x4Neg);
+  const fromMask = () => f.fd(OpFD.i32x4Neg);
 
   /**
    * Pushes a mask of the lanes where every condition holds. A condition on the vectorized dim is
@@ -275,11 +287,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       const coef = linearCoef(c.lin, v, plan.varying)!;
       s.lin(c.lin);
       if (c.lo !== 0) f.i32(c.lo).op(Op.i32Sub);
-      f.fd(V.i32x4Splat);
-      if (coef !== 0) { f.fd(V.v128Const); f.code.bytes(new Uint8Array(new Int32Array([0, coef, 2 * coef, 3 * coef]).buffer)); f.fd(V.i32x4Add); }
+      f.fd(OpFD.i32x4Splat);
+      if (coef !== 0) { pushConst(laneBytes([0, coef, 2 * coef, 3 * coef])); f.fd(OpFD.i32x4Add); }
       splatConst("int32", c.hi - c.lo);
-      f.fd(V.i32x4LtU);
-      if (n++) f.fd(V.v128And);
+      f.fd(OpFD.i32x4LtU);
+      if (n++) f.fd(OpFD.v128And);
     }
     if (n === 0) splatConst("int32", -1);
   };
@@ -290,33 +302,33 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     const out = vlocal.get(e)!;
     const body = () => {
       const c = linearCoef(e.idx, v, plan.varying);
-      const offs = c !== null ? [0, c, 2 * c, 3 * c] : laneOffsets(e.idx, v, plan.varying)!;
+      const offs = laneOffsets(e.idx, v, plan.varying)!;
       const pattern = offs.join(",");
       const bytes = e.dt === "uint8" || e.dt === "bool" ? 1 : 4;
       s.address(e.buf, e.idx, e.dt);
-      if (bytes === 4 && c === 1) { f.memFD(V.v128Load, 2).set(out); return; }
-      if (bytes === 1 && c === 1) { f.memFD(V.v128Load32Zero, 0); }
+      if (bytes === 4 && c === 1) { f.memFD(OpFD.v128Load, 2).set(out); return; }
+      if (bytes === 1 && c === 1) { f.memFD(OpFD.v128Load32Zero, 0); }
       else if (bytes === 4 && c === 2) {
         // Every other element (a stride-2 window): two vector loads and the even lanes of both.
         // The second load reads one element past lane 3's, which the memory always has.
-        f.tee(addr).memFD(V.v128Load, 2).get(addr).memFD(V.v128Load, 2, 16).fd(V.i8x16Shuffle);
+        f.tee(addr).memFD(OpFD.v128Load, 2).get(addr).memFD(OpFD.v128Load, 2, 16).fd(OpFD.i8x16Shuffle);
         f.code.bytes([0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27]);
       } else if (bytes === 4 && pattern === "0,0,0,0") {
-        f.memFD(V.v128Load32Splat, 2);
+        f.memFD(OpFD.v128Load32Splat, 2);
       } else if (bytes === 4 && (pattern === "0,0,1,1" || pattern === "0,1,0,1")) {
         // Two elements, each in two lanes (a 2-wide window's un-windowing, or its positions).
-        f.memFD(V.v128Load64Zero, 2).set(out).get(out).get(out).fd(V.i8x16Shuffle);
+        f.memFD(OpFD.v128Load64Zero, 2).set(out).get(out).get(out).fd(OpFD.i8x16Shuffle);
         f.code.bytes(pattern === "0,0,1,1" ? [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7] : [0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7]);
       } else {
         f.set(addr);
         zeroVec();
         for (let j = 0; j < LANES; j++) {
           f.set(out).get(addr).get(out);
-          f.memFD(bytes === 4 ? V.v128Load32Lane : V.v128Load8Lane, bytes === 4 ? 2 : 0, offs[j]! * bytes);
+          f.memFD(bytes === 4 ? OpFD.v128Load32Lane : OpFD.v128Load8Lane, bytes === 4 ? 2 : 0, offs[j]! * bytes);
           f.code.byte(j);
         }
       }
-      if (bytes === 1) f.fd(V.i16x8ExtendLowI8x16U).fd(V.i32x4ExtendLowI16x8U);
+      if (bytes === 1) f.fd(OpFD.i16x8ExtendLowI8x16U).fd(OpFD.i32x4ExtendLowI16x8U);
       f.set(out);
     };
     if (!e.valid.length) return body();
@@ -332,11 +344,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     // lanes could reach further: they load one by one.
     const m = maskLocal();
     vconds(e.valid);
-    f.tee(m).fd(V.i32x4AllTrue).if(); body();
-    f.else().get(m).fd(V.v128AnyTrue).if();
+    f.tee(m).fd(OpFD.i32x4AllTrue).if(); body();
+    f.else().get(m).fd(OpFD.v128AnyTrue).if();
     if (linearCoef(e.idx, v, plan.varying) === 1 && e.dt !== "uint8" && e.dt !== "bool") {
       body();
-      f.get(out); zeroVec(); f.get(m).fd(V.v128Bitselect).set(out);
+      f.get(out); zeroVec(); f.get(m).fd(OpFD.v128Bitselect).set(out);
     } else {
       perLane(e);
     }
@@ -347,9 +359,9 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   /** (a > b || a !== a) ? a : b on float32 lanes, as the scalar max. */
   const maxF32 = (pushA: () => void, pushB: () => void) => {
     pushA(); pushB();
-    pushA(); pushB(); f.fd(V.f32x4Gt);
-    pushA(); pushA(); f.fd(V.f32x4Ne);
-    f.fd(V.v128Or).fd(V.v128Bitselect);
+    pushA(); pushB(); f.fd(OpFD.f32x4Gt);
+    pushA(); pushA(); f.fd(OpFD.f32x4Ne);
+    f.fd(OpFD.v128Or).fd(OpFD.v128Bitselect);
   };
 
   let pairLocal = -1, maskAt = -1;
@@ -361,63 +373,63 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     const dt = e.dt, fl = isF32(dt);
     switch (e.op) {
       case "neg":
-        if (fl) { vget(a!); f.fd(V.f32x4Neg); }
-        else if (dt === "bool") { vget(a!); splatConst("int32", 1); f.fd(V.v128Xor); }
-        else { vget(a!); f.fd(V.i32x4Neg); }
+        if (fl) { vget(a!); f.fd(OpFD.f32x4Neg); }
+        else if (dt === "bool") { vget(a!); splatConst("int32", 1); f.fd(OpFD.v128Xor); }
+        else { vget(a!); f.fd(OpFD.i32x4Neg); }
         return;
       case "add": case "mul":
         vget(a!); vget(b!);
-        if (fl) f.fd(e.op === "add" ? V.f32x4Add : V.f32x4Mul);
-        else if (dt === "bool") f.fd(e.op === "add" ? V.v128Or : V.v128And);
+        if (fl) f.fd(e.op === "add" ? OpFD.f32x4Add : OpFD.f32x4Mul);
+        else if (dt === "bool") f.fd(e.op === "add" ? OpFD.v128Or : OpFD.v128And);
         else {
-          f.fd(e.op === "add" ? V.i32x4Add : V.i32x4Mul);
-          if (dt === "uint8") { splatConst("int32", 255); f.fd(V.v128And); }
+          f.fd(e.op === "add" ? OpFD.i32x4Add : OpFD.i32x4Mul);
+          if (dt === "uint8") { splatConst("int32", 255); f.fd(OpFD.v128And); }
         }
         return;
-      case "div": vget(a!); vget(b!); f.fd(V.f32x4Div); return;
-      case "recip": splatConst("float32", 1); vget(a!); f.fd(V.f32x4Div); return;
-      case "sqrt": vget(a!); f.fd(V.f32x4Sqrt); return;
-      case "trunc": vget(a!); f.fd(V.f32x4Trunc); return;
+      case "div": vget(a!); vget(b!); f.fd(OpFD.f32x4Div); return;
+      case "recip": splatConst("float32", 1); vget(a!); f.fd(OpFD.f32x4Div); return;
+      case "sqrt": vget(a!); f.fd(OpFD.f32x4Sqrt); return;
+      case "trunc": vget(a!); f.fd(OpFD.f32x4Trunc); return;
       case "max":
         if (fl) return maxF32(() => vget(a!), () => vget(b!));
         // bool lanes hold 0 or 1 (max is or); uint8 lanes 0..255.
         vget(a!); vget(b!);
-        f.fd(dt === "bool" ? V.v128Or : dt === "int32" ? V.i32x4MaxS : V.i32x4MaxU);
+        f.fd(dt === "bool" ? OpFD.v128Or : dt === "int32" ? OpFD.i32x4MaxS : OpFD.i32x4MaxU);
         return;
       case "exp": {
         const x = vlocal.get(e)!, pair = expPair();
         vget(a!); f.set(x);
         // Lanes 0-1 and 2-3 as two float64 pairs; the results' low halves back together.
-        f.get(x).fd(V.f64x2PromoteLowF32x4).set(pair);
+        f.get(x).fd(OpFD.f64x2PromoteLowF32x4).set(pair);
         exp!.emit(pair);
-        f.fd(V.f32x4DemoteF64x2Zero);
-        f.get(x).get(x).fd(V.i8x16Shuffle);
+        f.fd(OpFD.f32x4DemoteF64x2Zero);
+        f.get(x).get(x).fd(OpFD.i8x16Shuffle);
         f.code.bytes([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
-        f.fd(V.f64x2PromoteLowF32x4).set(pair);
+        f.fd(OpFD.f64x2PromoteLowF32x4).set(pair);
         exp!.emit(pair);
-        f.fd(V.f32x4DemoteF64x2Zero);
-        f.fd(V.i8x16Shuffle);
+        f.fd(OpFD.f32x4DemoteF64x2Zero);
+        f.fd(OpFD.i8x16Shuffle);
         f.code.bytes([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
         return;
       }
       case "cmplt": case "cmpeq": {
         const sd = a!.dt;
         vget(a!); vget(b!);
-        if (e.op === "cmpeq") f.fd(isF32(sd) ? V.f32x4Eq : V.i32x4Eq);
-        else f.fd(isF32(sd) ? V.f32x4Lt : sd === "int32" ? V.i32x4LtS : V.i32x4LtU);
+        if (e.op === "cmpeq") f.fd(isF32(sd) ? OpFD.f32x4Eq : OpFD.i32x4Eq);
+        else f.fd(isF32(sd) ? OpFD.f32x4Lt : sd === "int32" ? OpFD.i32x4LtS : OpFD.i32x4LtU);
         fromMask();
         return;
       }
       case "where":
-        vget(b!); vget(c!); vget(a!); toMask(); f.fd(V.v128Bitselect);
+        vget(b!); vget(c!); vget(a!); toMask(); f.fd(OpFD.v128Bitselect);
         return;
       case "cast": {
         const sd = a!.dt;
         vget(a!);
         if (sd === dt) return;
-        if (dt === "float32") { f.fd(V.f32x4ConvertI32x4S); return; }
-        if (dt === "bool") { splatConst(sd, 0); f.fd(isF32(sd) ? V.f32x4Ne : V.i32x4Ne); fromMask(); return; }
-        if (dt === "uint8" && sd === "int32") { splatConst("int32", 255); f.fd(V.v128And); }
+        if (dt === "float32") { f.fd(OpFD.f32x4ConvertI32x4S); return; }
+        if (dt === "bool") { splatConst(sd, 0); f.fd(isF32(sd) ? OpFD.f32x4Ne : OpFD.i32x4Ne); fromMask(); return; }
+        if (dt === "uint8" && sd === "int32") { splatConst("int32", 255); f.fd(OpFD.v128And); }
         return; // bool -> int32/uint8 and uint8 -> int32 keep their lane values
       }
       default: throw new Error(`internal: ${e.op} has no SIMD form`);
@@ -447,23 +459,23 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     const x = vlocal.get(red!.body)!, op = red!.op;
     if (!pairs) {
       if (isF32(bodyDt)) maxF32(() => f.get(x), () => f.get(accLo));
-      else f.get(accLo).get(x).fd(op === "sum" ? V.i32x4Add : op === "prod" ? V.i32x4Mul : bodyDt === "int32" ? V.i32x4MaxS : V.i32x4MaxU);
+      else f.get(accLo).get(x).fd(op === "sum" ? OpFD.i32x4Add : op === "prod" ? OpFD.i32x4Mul : bodyDt === "int32" ? OpFD.i32x4MaxS : OpFD.i32x4MaxU);
       f.set(accLo);
       return;
     }
-    const o = op === "sum" ? V.f64x2Add : V.f64x2Mul;
-    f.get(accLo).get(x).fd(V.f64x2PromoteLowF32x4).fd(o).set(accLo);
-    f.get(accHi).get(x).get(x).fd(V.i8x16Shuffle);
+    const o = op === "sum" ? OpFD.f64x2Add : OpFD.f64x2Mul;
+    f.get(accLo).get(x).fd(OpFD.f64x2PromoteLowF32x4).fd(o).set(accLo);
+    f.get(accHi).get(x).get(x).fd(OpFD.i8x16Shuffle);
     f.code.bytes([8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]);
-    f.fd(V.f64x2PromoteLowF32x4).fd(o).set(accHi);
+    f.fd(OpFD.f64x2PromoteLowF32x4).fd(o).set(accHi);
   };
   const accValue = () => {
     if (!pairs) {
       f.get(accLo);
-      if (bodyDt === "uint8") { splatConst("int32", 255); f.fd(V.v128And); }
+      if (bodyDt === "uint8") { splatConst("int32", 255); f.fd(OpFD.v128And); }
       return;
     }
-    f.get(accLo).fd(V.f32x4DemoteF64x2Zero).get(accHi).fd(V.f32x4DemoteF64x2Zero).fd(V.i8x16Shuffle);
+    f.get(accLo).fd(OpFD.f32x4DemoteF64x2Zero).get(accHi).fd(OpFD.f32x4DemoteF64x2Zero).fd(OpFD.i8x16Shuffle);
     f.code.bytes([0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]);
   };
 
@@ -478,19 +490,17 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
         if (!linearConds(e.valid, v, plan.varying)) return perLane(e);
         vget(e.src); zeroVec();
         if (condsVary(e.valid)) vconds(e.valid);
-        else { s.conds(e.valid); f.fd(V.i32x4Splat); toMask(); }
-        f.fd(V.v128Bitselect);
+        else { s.conds(e.valid); f.fd(OpFD.i32x4Splat); toMask(); }
+        f.fd(OpFD.v128Bitselect);
         break;
       case "acc": accValue(); break;
       case "index": {
         if (!nativeIndex(e, v, plan.varying, plan.aligned)) return perLane(e);
         // Lane 0's index (the loop variable is lane 0's), plus each lane's constant offset.
-        const c = linearCoef(e.lin, v, plan.varying);
-        const offs = c !== null ? [0, c, 2 * c, 3 * c] : laneOffsets(e.lin, v, plan.varying)!;
         s.lin(e.lin);
-        f.fd(V.i32x4Splat);
-        v128Const(new Uint8Array(new Int32Array(offs).buffer));
-        f.fd(V.i32x4Add);
+        f.fd(OpFD.i32x4Splat);
+        pushConst(laneBytes(laneOffsets(e.lin, v, plan.varying)!));
+        f.fd(OpFD.i32x4Add);
         break;
       }
       default: return perLane(e);
@@ -501,7 +511,7 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
   const store = () => {
     const outDt = k.bufs[0]!.dtype;
     if (nativeStore(k, v, plan.varying)) {
-      s.address(0, k.store.idx, outDt); vget(k.value); f.memFD(V.v128Store, 2);
+      s.address(0, k.store.idx, outDt); vget(k.value); f.memFD(OpFD.v128Store, 2);
       return;
     }
     const value = vlocal.get(k.value);
