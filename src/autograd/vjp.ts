@@ -21,13 +21,14 @@ type VjpRule<P extends Prim> = (g: Tensor, ctx: VjpCtx<P>) => (Tensor | null)[];
 const none: VjpRule<Prim> = () => [];
 
 /**
- * Whether a sum of `g` over `axes` should run as a product with a ones vector: the axes are the
- * leading ones, both sides are large, g is a float, and its device has a contraction routine.
+ * The rows R when a sum of `g` over `axes` should run as a product with a ones vector, ones[1, R]
+ * @ g[R, C]: the axes are the leading ones, both sides are large, g is a float, and its device
+ * has a contraction routine. Else 0.
  */
-function sumAsProduct(g: Tensor, axes: readonly number[]): boolean {
-  if (!axes.every((a, i) => a === i) || (g.dtype !== "float32" && g.dtype !== "float64")) return false;
+function sumAsProductRows(g: Tensor, axes: readonly number[]): number {
+  if (!axes.length || !axes.every((a, i) => a === i) || (g.dtype !== "float32" && g.dtype !== "float64")) return 0;
   const R = axes.reduce((a, i) => a * g.shape[i]!, 1), C = g.numel() / R;
-  return R >= 64 && C >= 64 && getBackend(g.device).routines.dot !== undefined;
+  return R >= 64 && C >= 64 && getBackend(g.device).routines.dot !== undefined ? R : 0;
 }
 const x0 = (c: VjpCtx<Prim>) => c.inputs[0]!;
 const x1 = (c: VjpCtx<Prim>) => c.inputs[1]!;
@@ -100,11 +101,11 @@ export const VJP: { [P in Prim]: VjpRule<P> } = {
   expand: (g, c) => {
     const x = x0(c);
     const axes = x.shape.map((d, i) => (d === 1 && g.shape[i] !== 1 ? i : -1)).filter((i) => i >= 0);
-    if (axes.length && sumAsProduct(g, axes)) {
+    const R = sumAsProductRows(g, axes);
+    if (R) {
       // A bias's gradient: the sum over the leading (batch) axes is ones[1, R] @ g[R, C], which a
       // contraction routine reads row by row, where a reduction kernel would read g by columns.
-      const R = axes.reduce((a, i) => a * g.shape[i]!, 1), C = g.numel() / R;
-      const rows = c.apply("reshape", [g], { shape: [R, C] });
+      const rows = c.apply("reshape", [g], { shape: [R, g.numel() / R] });
       return [c.apply("reshape", [c.apply("dot", [g.newOnes([1, R]), rows], {})], { shape: [...x.shape] })];
     }
     return [axes.length ? c.apply("sum", [g], { axes }) : g];

@@ -11,12 +11,11 @@ import { DTypeError, ShapeError, ValueError } from "../ir/errors.ts";
 import { fmtShape } from "../ir/shape.ts";
 import { tensor } from "../tensor/create.ts";
 import { stack } from "../tensor/movement.ts";
+import { isPlainObject } from "../tensor/scope.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
 type AnyTyped = Exclude<ArrayBufferView, DataView>;
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
 
 /** The Strata dtype a typed array collates to (types Strata lacks widen: int8/int16/uint16 -> int32, uint32 -> int64). */
 function typedDType(a: AnyTyped): DType {

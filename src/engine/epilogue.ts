@@ -7,7 +7,7 @@
 import type { LazyNode } from "./lazy.ts";
 import type { FusedDot } from "./lower.ts";
 import { routineSource } from "./schedule.ts";
-import { shapesEqual } from "../ir/shape.ts";
+import { numel, shapesEqual } from "../ir/shape.ts";
 
 /** Its only consumer, or null. */
 function soleUser(n: LazyNode, users: (n: LazyNode) => LazyNode[]): LazyNode | null {
@@ -36,7 +36,7 @@ function rowVector(v: LazyNode, cols: number): LazyNode | null {
   const s = v.srcs[0]!, nd = s.shape.length;
   if (s.shape[nd - 1] !== cols || s.shape.slice(0, -1).some((d) => d !== 1)) return null;
   const src = routineSource(s);
-  return src.shape.reduce((a, d) => a * d, 1) === cols ? src : null;
+  return numel(src.shape) === cols ? src : null;
 }
 
 /**

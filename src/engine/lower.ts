@@ -30,7 +30,7 @@ export type ScheduleItem =
     readonly epilogue: { readonly bias: boolean; readonly relu: boolean } | null;
   };
 
-/** A dot fused with the ops that finish its values (schedule.ts, `dotEpilogue`). */
+/** A dot fused with the ops that finish its values (epilogue.ts, `dotEpilogue`). */
 export interface FusedDot {
   readonly dot: LazyNode;
   /** The node holding the N bias values (read as a buffer), or null. */

@@ -24,6 +24,7 @@ import { type Recording, recording, startRecording, stopRecording, untraced } fr
 import type { Buf } from "../ir/backend.ts";
 import { JitError } from "../ir/errors.ts";
 import { takeCounters } from "./random.ts";
+import { isPlainObject } from "./scope.ts";
 import { Tensor } from "./tensor.ts";
 import { tensorHooks, type TensorTracer } from "./trace-hooks.ts";
 
@@ -59,9 +60,6 @@ type OutTemplate =
 
 /** A `.grad` a step leaves behind: null, an existing tensor, or a new one from a slot. */
 type GradEffect = { k: "null" } | { k: "same"; t: TensorRef } | { k: "new"; slot: number };
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
 
 const ids = new WeakMap<object, number>();
 let nextId = 0;
@@ -363,7 +361,7 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
     return value as R;
   };
   const reset = (): void => {
-    for (const e of entries.values()) for (const t of e.list) t.dispose();
+    disposeTraces(entries);
     entries.clear();
   };
   // The constants a trace holds are buffers: give them back when the function is collected.
@@ -373,6 +371,7 @@ export function jit<A extends unknown[], R>(fn: (...args: A) => R, opts: JitOpti
   return jitted;
 }
 
-const releaseWith = new FinalizationRegistry<Map<string, Entry>>((entries) => {
+function disposeTraces(entries: Map<string, Entry>): void {
   for (const e of entries.values()) for (const t of e.list) t.dispose();
-});
+}
+const releaseWith = new FinalizationRegistry<Map<string, Entry>>(disposeTraces);

@@ -54,13 +54,17 @@ export function withScopeList<T>(made: Disposable[], fn: () => T): T {
   }
 }
 
+/** An object literal (or one made like it): what structures of tensors are built from. */
+export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype;
+
 function collectKept(v: unknown, out: Set<unknown>, depth = 0): void {
   if (v === null || typeof v !== "object" || depth > 8) return;
   if (out.has(v)) return;
   out.add(v);
   if (Array.isArray(v)) for (const x of v) collectKept(x, out, depth + 1);
   else if (v instanceof Map) for (const x of v.values()) collectKept(x, out, depth + 1);
-  else if (Object.getPrototypeOf(v) === Object.prototype) for (const x of Object.values(v)) collectKept(x, out, depth + 1);
+  else if (isPlainObject(v)) for (const x of Object.values(v)) collectKept(x, out, depth + 1);
 }
 
 /**

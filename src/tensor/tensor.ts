@@ -214,10 +214,7 @@ export class Tensor implements Disposable {
     const old = this.node;
     const next = v.dtype === this.dtype ? v.node : E.cast(v, this.dtype).node;
     tensorHooks.tracer?.replaced(this, old);
-    ref(next);
-    this._box.node = next;
-    unref(old);
-    this._version++;
+    this._setNode(next);
     return this;
   }
   /** @internal Holds `n` from now on (a replayed step's result for this tensor). */

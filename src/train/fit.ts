@@ -11,7 +11,7 @@ import type { Module } from "../nn/module.ts";
 import { cat } from "../tensor/movement.ts";
 import { jit } from "../tensor/jit.ts";
 import { getRngState, manualSeed, type RngState, setRngState } from "../tensor/random.ts";
-import { addToScope, scope, withScopeList } from "../tensor/scope.ts";
+import { addToScope, isPlainObject, scope, withScopeList } from "../tensor/scope.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { type BatchLogs, type Callback, type EpochLogs, type FitContext, latestCheckpoint } from "./callbacks.ts";
 import { type CheckpointState, isStateful, loadCheckpoint, type Stateful, type StateValue } from "./checkpoint.ts";
@@ -144,7 +144,7 @@ type BatchIterator = { next(): IteratorResult<Batch> | Promise<IteratorResult<Ba
 function tensorsOf(v: unknown, out = new Set<Tensor>(), depth = 0): Set<Tensor> {
   if (v instanceof Tensor) out.add(v);
   else if (Array.isArray(v) && depth < 4) for (const x of v) tensorsOf(x, out, depth + 1);
-  else if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype && depth < 4) for (const x of Object.values(v)) tensorsOf(x, out, depth + 1);
+  else if (isPlainObject(v) && depth < 4) for (const x of Object.values(v)) tensorsOf(x, out, depth + 1);
   return out;
 }
 
