@@ -267,21 +267,22 @@ function fmt(v: number | null | undefined): string {
   return v.toFixed(2);
 }
 
-interface Ratio { name: string; bench: BenchName; num: string; den: string; value: number | null; target: number; pass: boolean | null }
+/** A ratio of two results; `target` null: for information (no pass or fail). */
+interface Ratio { name: string; bench: BenchName; num: string; den: string; value: number | null; target: number | null; pass: boolean | null }
 
 function computeRatios(results: Record_[], ceilings: Ceilings | null): Ratio[] {
   const val = (b: BenchName, f: string) => results.find((r) => r.bench === b && r.framework === f)?.value ?? null;
   const blasC = ceilings?.blas && "gflops" in ceilings.blas ? ceilings.blas.gflops : null;
   const out: Ratio[] = [];
-  const add = (name: string, bench: BenchName, num: string, den: string, a: number | null, b: number | null, target: number) => {
+  const add = (name: string, bench: BenchName, num: string, den: string, a: number | null, b: number | null, target: number | null) => {
     const value = a !== null && b !== null && b > 0 ? a / b : null;
-    out.push({ name, bench, num, den, value, target, pass: value === null ? null : value >= target });
+    out.push({ name, bench, num, den, value, target, pass: value === null || target === null ? null : value >= target });
   };
   for (const b of benches) {
     add("strata/pytorch", b, "strata", "pytorch", val(b, "strata"), val(b, "pytorch"), 1.0);
     if (b === "cnn-infer") {
       add("strata/onnxruntime", b, "strata", "onnxruntime-node", val(b, "strata"), val(b, "onnxruntime-node"), 1.0);
-      add("strata/onnxruntime-ref", b, "strata", "onnxruntime-node-ref", val(b, "strata"), val(b, "onnxruntime-node-ref"), 1.0);
+      add("strata/onnxruntime-ref", b, "strata", "onnxruntime-node-ref", val(b, "strata"), val(b, "onnxruntime-node-ref"), null);
     }
     add("strata-noblas/jax-js", b, "strata-noblas", "jax-js", val(b, "strata-noblas"), val(b, "jax-js"), 2.0);
     const n = BENCHES[b].n;
@@ -323,7 +324,7 @@ function table(results: Record_[], ratios: Ratio[], ceilings: Ceilings | null): 
     }
     for (const c of ratioCols) {
       const r = ratios.find((x) => x.bench === b && x.name === c.name);
-      row.push(!r ? "" : r.value === null ? "-" : `${r.value.toFixed(2)}${r.pass ? "" : " *"}`);
+      row.push(!r ? "" : r.value === null ? "-" : `${r.value.toFixed(2)}${r.pass === false ? " *" : ""}`);
     }
     rows.push(row);
   }

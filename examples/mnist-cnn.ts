@@ -16,9 +16,9 @@
  * Writes runs/mnist-cnn/ (git-ignored): ckpt-<step>.safetensors (the last 2), model.safetensors
  *        (the final weights, PyTorch's state-dict names), log.jsonl, report.json, report.md.
  * Expected result (2 cores of an AMD EPYC, Node 20, wasm device with OpenBLAS): test accuracy
- * 94.95% after epoch 1, 98.20% (1964/2000) after epoch 6 (the run is deterministic, so it prints
- * these numbers again); about 3,600-7,600 training images/s (each step replayed by st.jit),
- * 1-2 s per epoch, 10-13 s for `npm start` in all. With `--device js`: 98.30% (1966/2000), about 360 images/s, 2 min 24 s.
+ * 94.85% after epoch 1, 98.30% (1966/2000) after epoch 6 (the run is deterministic, so it prints
+ * these numbers again); about 3,600-7,500 training images/s (each step replayed by st.jit),
+ * 1-2 s per epoch, 9-13 s for `npm start` in all. With `--device js`: 98.30% (1966/2000), about 360 images/s, 2 min 24 s.
  */
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";

@@ -54,42 +54,48 @@ export function parseArgs(argv: readonly string[]): { bench: BenchName; opts: Re
   return { bench: bench as BenchName, opts };
 }
 
+/**
+ * The timing rule of both loops: at least 2 warm-up steps (up to 10 within 30% of the budget),
+ * then timed steps until `seconds` have passed (at least 3). `next()` is called before each step.
+ */
+class StepTimer {
+  private warmed = 0;
+  private readonly warmStart = performance.now();
+  private t0 = -1;
+  private steps = 0;
+  private t = 0;
+  constructor(private readonly seconds: number) {}
+  next(): boolean {
+    const now = performance.now();
+    if (this.t0 < 0) {
+      if (this.warmed < 2 || (this.warmed < 10 && now - this.warmStart < this.seconds * 300)) {
+        this.warmed++;
+        return true;
+      }
+      this.t0 = now;
+    } else {
+      this.steps++;
+      this.t = now - this.t0;
+    }
+    return this.steps < 3 || this.t < this.seconds * 1000;
+  }
+  result(): { steps: number; secondsPerStep: number } {
+    return { steps: this.steps, secondsPerStep: this.t / 1000 / this.steps };
+  }
+}
+
 /** Runs `step` a few times to warm up, then until `seconds` have passed (at least 3 steps). */
 export function timeLoop(step: () => void, seconds: number): { steps: number; secondsPerStep: number } {
-  const warm = performance.now();
-  let w = 0;
-  while (w < 2 || (w < 10 && performance.now() - warm < seconds * 300)) {
-    step();
-    w++;
-  }
-  let steps = 0;
-  const t0 = performance.now();
-  let t = 0;
-  while (steps < 3 || t < seconds * 1000) {
-    step();
-    steps++;
-    t = performance.now() - t0;
-  }
-  return { steps, secondsPerStep: t / 1000 / steps };
+  const timer = new StepTimer(seconds);
+  while (timer.next()) step();
+  return timer.result();
 }
 
 /** `timeLoop` for steps that finish asynchronously (peers whose work completes on worker threads). */
 export async function timeLoopAsync(step: () => Promise<void>, seconds: number): Promise<{ steps: number; secondsPerStep: number }> {
-  const warm = performance.now();
-  let w = 0;
-  while (w < 2 || (w < 10 && performance.now() - warm < seconds * 300)) {
-    await step();
-    w++;
-  }
-  let steps = 0;
-  const t0 = performance.now();
-  let t = 0;
-  while (steps < 3 || t < seconds * 1000) {
-    await step();
-    steps++;
-    t = performance.now() - t0;
-  }
-  return { steps, secondsPerStep: t / 1000 / steps };
+  const timer = new StepTimer(seconds);
+  while (timer.next()) await step();
+  return timer.result();
 }
 
 /** One benchmark's result line, as every framework's script prints it (value null: not measured). */

@@ -60,10 +60,10 @@ function crossEntropy(logits: Arr, y: Arr): Arr {
   return nn.logSoftmax(logits, -1).mul(nn.oneHot(y, 10)).sum().mul(-1 / batch);
 }
 
-/** jit(params, x, y) -> params - lr * grad(loss)(params, x, y): one whole SGD step. */
-function sgdStep(loss: (p: Params, x: Arr, y: Arr) => Arr, lr: number) {
-  return jit((p: Params, x: Arr, y: Arr): Params => {
-    const g = grad(loss)(tree.ref(p), x, y);
+/** jit(params, ...data) -> params - lr * grad(loss)(params, ...data): one whole SGD step. */
+function sgdStep(loss: (p: Params, ...data: Arr[]) => Arr, lr: number) {
+  return jit((p: Params, ...data: Arr[]): Params => {
+    const g = grad(loss)(tree.ref(p), ...data);
     return tree.map((w: Arr, dw: Arr) => w.sub(dw.mul(lr)), p, g) as Params;
   });
 }
@@ -172,11 +172,7 @@ async function run(): Promise<void> {
       }
       const x = random.normal(nextKey(), [spec.batch!, spec.seq!, D]);
       await blockUntilReady([p, x]);
-      const loss = (q: Params, xx: Arr) => np.square(encoderLayer(q, xx)).mean();
-      const step = jit((q: Params, xx: Arr): Params => {
-        const g = grad(loss)(tree.ref(q), xx);
-        return tree.map((w: Arr, dw: Arr) => w.sub(dw.mul(0.01)), q, g) as Params;
-      });
+      const step = sgdStep((q: Params, xx: Arr) => np.square(encoderLayer(q, xx)).mean(), 0.01);
       return timeTraining(p, (q) => step(q, x.ref));
     }
   }

@@ -7,7 +7,7 @@
  * Prints one JSON line: { bench, framework: "onnxruntime-node", value, unit, graph, ... }.
  *
  * --graph strata (default): the models are exported by Strata itself (st.io.saveOnnx) into a temp
- * dir at bench time and deleted afterwards: the CNN of bench/frameworks/strata.ts (the same layers,
+ * dir at bench time and deleted afterwards: the CNN of bench/frameworks/strata-models.ts (the same layers,
  * eval mode, batch 64), and for gemm-n a module whose forward is `a.matmul(b)` (one MatMul node).
  * Strata's exporter writes the graph of its primitives, with ReLU and max pooling recognized as
  * Relu and MaxPool nodes, but a bias as Reshape/Expand/Add and a linear layer as MatMul, which is
@@ -26,6 +26,7 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import * as st from "../../src/index.ts";
 import { BENCHES, type BenchName, packageVersion, parseArgs, report, reportSkip, timeLoopAsync, workPerStep, runPeer } from "./common.ts";
+import { benchCnn } from "./strata-models.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench: BenchName = args.bench;
@@ -109,15 +110,6 @@ class MatMul extends st.nn.Module {
   }
 }
 
-/** The CNN of strata.ts (same layers and order). */
-function cnn(): st.nn.Module {
-  return new st.nn.Sequential(
-    new st.nn.Conv2d(1, 32, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
-    new st.nn.Conv2d(32, 64, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
-    new st.nn.Flatten(), new st.nn.Linear(1024, 10),
-  );
-}
-
 function randomFeed(names: readonly string[], shapes: number[][]): Record<string, ort.Tensor> {
   const feed: Record<string, ort.Tensor> = {};
   names.forEach((name, i) => {
@@ -130,6 +122,8 @@ function randomFeed(names: readonly string[], shapes: number[][]): Record<string
 }
 
 async function run(): Promise<void> {
+  // Seeded before the model is built, so that its weights are the same at every run.
+  st.manualSeed(0);
   let model: st.nn.Module, shapes: number[][];
   switch (bench) {
     case "gemm-512": case "gemm-1024": case "gemm-2048":
@@ -137,13 +131,12 @@ async function run(): Promise<void> {
       shapes = [[spec.n!, spec.n!], [spec.n!, spec.n!]];
       break;
     case "cnn-infer":
-      model = cnn();
+      model = benchCnn();
       shapes = [[spec.batch!, 1, 28, 28]];
       break;
     default:
       return reportSkip(bench, FRAMEWORK, "inference runtime: no training", extra);
   }
-  st.manualSeed(0);
   model.eval();
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: ["cpu"],

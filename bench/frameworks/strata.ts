@@ -9,7 +9,8 @@
  */
 import * as st from "../../src/index.ts";
 import { WasmBackend } from "../../src/backends/wasm/backend.ts";
-import { BENCHES, type BenchName, parseArgs, timeLoop } from "./common.ts";
+import { BENCHES, type BenchName, parseArgs, report, timeLoop, workPerStep } from "./common.ts";
+import { benchCnn } from "./strata-models.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const bench = args.bench as BenchName;
@@ -46,55 +47,46 @@ function sgdStep(model: st.nn.Module, loss: () => st.Tensor, opt: st.optim.Optim
   };
 }
 
-function cnn(): st.nn.Sequential {
-  return new st.nn.Sequential(
-    new st.nn.Conv2d(1, 32, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
-    new st.nn.Conv2d(32, 64, 5), new st.nn.ReLU(), new st.nn.MaxPool2d(2),
-    new st.nn.Flatten(), new st.nn.Linear(1024, 10),
-  );
-}
-
-function run(): { step: () => void; perStep: number } {
+function run(): () => void {
   switch (bench) {
     case "gemm-512": case "gemm-1024": case "gemm-2048": {
       const n = spec.n!;
       const a = st.randn([n, n]), b = st.randn([n, n]);
       st.realize(a, b);
-      return { step: () => st.scope(() => st.realize(a.matmul(b))), perStep: 2 * n ** 3 / 1e9 };
+      return () => st.scope(() => st.realize(a.matmul(b)));
     }
     case "mlp-train": {
       const model = new st.nn.Sequential(new st.nn.Linear(784, 512), new st.nn.ReLU(), new st.nn.Linear(512, 512), new st.nn.ReLU(), new st.nn.Linear(512, 10));
       const x = st.rand([spec.batch!, 784]), y = st.randint(0, 10, [spec.batch!]);
       st.realize(x, y);
       const opt = new st.optim.SGD(model.parameters(), { lr: 0.01 });
-      return { step: sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt), perStep: spec.batch! };
+      return sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt);
     }
     case "cnn-train": {
-      const model = cnn();
+      const model = benchCnn();
       const x = st.rand([spec.batch!, 1, 28, 28]), y = st.randint(0, 10, [spec.batch!]);
       st.realize(x, y);
       const opt = new st.optim.SGD(model.parameters(), { lr: 0.01 });
-      return { step: sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt), perStep: spec.batch! };
+      return sgdStep(model, () => F.crossEntropy((model.forward(x) as st.Tensor), y), opt);
     }
     case "cnn-infer": {
-      const model = cnn();
+      const model = benchCnn();
       model.eval();
       const x = st.rand([spec.batch!, 1, 28, 28]);
       st.realize(x);
       const forward = (): st.Tensor => model.forward(x) as st.Tensor;
       const run = useJit ? st.jit(forward) : forward;
-      return { step: () => st.noGrad(() => st.scope(() => st.realize(run()))), perStep: spec.batch! };
+      return () => st.noGrad(() => st.scope(() => st.realize(run())));
     }
     case "transformer-train": {
       const layer = new st.nn.TransformerEncoderLayer(256, 4, { dimFeedforward: 1024, dropout: 0, batchFirst: true });
       const x = st.randn([spec.batch!, spec.seq!, 256]);
       st.realize(x);
       const opt = new st.optim.SGD(layer.parameters(), { lr: 0.01 });
-      return { step: sgdStep(layer, () => layer.forward(x).square().mean(), opt), perStep: spec.batch! };
+      return sgdStep(layer, () => layer.forward(x).square().mean(), opt);
     }
   }
 }
 
-const { step, perStep } = run();
-const r = timeLoop(step, Number(args.opts.seconds ?? 3));
-console.log(JSON.stringify({ bench, framework: "strata", device, blas, blasCore, jit: useJit, value: perStep / r.secondsPerStep, unit: spec.unit, steps: r.steps, msPerStep: r.secondsPerStep * 1e3 }));
+const r = timeLoop(run(), Number(args.opts.seconds ?? 3));
+report(bench, "strata", workPerStep(bench), r, { device, blas, blasCore, jit: useJit });
