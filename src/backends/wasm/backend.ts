@@ -502,7 +502,8 @@ export class WasmBackend implements Backend {
       g = new Wasm.Instance(module, { env: { memory: this.mem.memory } }).exports as unknown as Col2imExports;
       this.col2ims.set(dt, g);
     }
-    g.col2im(out, cols, 0, nb * c, nb, c, k1, k2, x1, x2);
+    this.mem.zero(out, nb * c * (x1 + k1 - 1) * (x2 + k2 - 1) * DTYPES[dt].bytes);
+    g.col2im(out, cols, nb, c, k1, k2, x1, x2);
   }
 
   /** Runs a routine's kernel on raw byte offsets (slices of buffers). */

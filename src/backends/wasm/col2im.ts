@@ -5,18 +5,19 @@
  *
  * The compiled gather kernel (conv.ts `col2imKernel`) computes each output as a reduction over
  * the taps, with bounds checks at every tap; its vector lanes run along a row of only Y2 outputs.
- * Here each output plane (b, c) is zeroed, then every tap adds its X1 x X2 slab of cols into the
- * plane at offset (K1 - 1 - k1, K2 - 1 - k2): whole rows of contiguous vector adds, no conditions, the plane in L1.
+ * Here the caller zeroes the output (one memory.fill), then, plane (b, c) by plane, every tap adds
+ * its X1 x X2 slab of cols into the plane at offset (K1 - 1 - k1, K2 - 1 - k2): whole rows of
+ * contiguous vector adds, no conditions, the plane in L1 after its first tap.
  * Each output still sums its taps in (k1, k2) order, in the dtype (as BLAS sums).
  */
 import { Fn, ModuleBuilder, Op, OpFD, T } from "./encoder.ts";
 
 export interface Col2imExports {
   /**
-   * Planes [p0, p1) of out [nb, c, X1 + K1 - 1, X2 + K2 - 1] from cols [c, K1, K2, nb, X1, X2],
-   * plane p being out[p % nb, floor(p / nb)].
+   * Adds into out [nb, c, X1 + K1 - 1, X2 + K2 - 1], which the caller has zeroed (one
+   * memory.fill), the taps of cols [c, K1, K2, nb, X1, X2].
    */
-  col2im(out: number, cols: number, p0: number, p1: number, nb: number, c: number, k1: number, k2: number, x1: number, x2: number): void;
+  col2im(out: number, cols: number, nb: number, c: number, k1: number, k2: number, x1: number, x2: number): void;
 }
 
 export function emitCol2im(dt: "float32" | "float64", sharedMemory = false): Uint8Array {
@@ -25,9 +26,9 @@ export function emitCol2im(dt: "float32" | "float64", sharedMemory = false): Uin
   const vadd = f32 ? OpFD.f32x4Add : OpFD.f64x2Add;
   const sload = f32 ? Op.f32Load : Op.f64Load, sstore = f32 ? Op.f32Store : Op.f64Store, sadd = f32 ? Op.f32Add : Op.f64Add;
   const mb = new ModuleBuilder(sharedMemory);
-  const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32]);
-  const [OUT, COLS, P0, P1, NB, C, K1, K2, X1, X2] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const p = f.local(T.i32), plane = f.local(T.i32), y2 = f.local(T.i32), planeLen = f.local(T.i32);
+  const f = new Fn([T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32, T.i32]);
+  const [OUT, COLS, NB, C, K1, K2, X1, X2] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const p = f.local(T.i32), planes = f.local(T.i32), plane = f.local(T.i32), y2 = f.local(T.i32), planeLen = f.local(T.i32);
   const a = f.local(T.i32), b = f.local(T.i32), ci = f.local(T.i32);
   const t1 = f.local(T.i32), t2 = f.local(T.i32), x = f.local(T.i32), j = f.local(T.i32);
   const src = f.local(T.i32), dst = f.local(T.i32), vend = f.local(T.i32);
@@ -46,19 +47,15 @@ export function emitCol2im(dt: "float32" | "float64", sharedMemory = false): Uin
   f.get(X1).get(K1).op(Op.i32Add).i32(1).op(Op.i32Sub).get(y2).op(Op.i32Mul).set(planeLen);
   // Vector steps cover x2 < vend; the rest of a row is scalar.
   f.get(X2).i32(L - 1).op(Op.i32Sub).set(vend);
-  f.get(P0).set(p).block().loop();
-  f.get(p).get(P1).op(Op.i32GeS).brIf(1);
+  f.get(NB).get(C).op(Op.i32Mul).set(planes);
+  f.i32(0).set(p).block().loop();
+  f.get(p).get(planes).op(Op.i32GeS).brIf(1);
   {
     // p = ci * NB + b: neighbouring planes read neighbouring slabs of cols (its taps' streams
     // advance together); plane = out + (b * C + ci) * planeLen.
     f.get(p).get(NB).op(Op.i32DivU).set(ci);
     f.get(p).get(NB).op(Op.i32RemU).set(b);
     f.get(b).get(C).op(Op.i32Mul).get(ci).op(Op.i32Add).get(planeLen).op(Op.i32Mul).i32(SH).op(Op.i32Shl).get(OUT).op(Op.i32Add).set(plane);
-    forTo(a, planeLen, () => {
-      f.get(plane).get(a).i32(SH).op(Op.i32Shl).op(Op.i32Add);
-      if (f32) f.f32(0); else f.f64(0);
-      f.mem(sstore, SH);
-    });
     forTo(t1, K1, () => {
       forTo(t2, K2, () => {
         // src = cols + ((((ci * K1 + t1) * K2 + t2) * NB + b) * X1 * X2) elements

@@ -27,8 +27,6 @@ export class WasmMemory {
   /** Free blocks, sorted by offset: [offset, bytes]. */
   private free: [number, number][] = [];
   private top = ALIGN; // nothing starts below 64 (vector.ts reads up to 12 bytes before a buffer)
-  private f32v!: Float32Array;
-  private cachedBuffer: ArrayBufferLike | null = null;
 
   /** `shared`: a memory worker threads can share (its buffer is a SharedArrayBuffer). */
   constructor(readonly shared = false, initialBytes = 1 << 20) {
@@ -37,6 +35,11 @@ export class WasmMemory {
   }
 
   private readonly bulk: ReturnType<typeof bulkMemory>;
+
+  /** Zeroes `len` bytes at `dst`. */
+  zero(dst: number, len: number): void {
+    this.bulk.fill(dst, len);
+  }
 
   /** Copies `len` bytes from `src` to `dst` (the ranges may overlap). */
   copy(dst: number, src: number, len: number): void {
@@ -120,18 +123,7 @@ export class WasmMemory {
 
   /** The memory's current ArrayBuffer (replaced whenever the memory grows). */
   get buffer(): ArrayBufferLike {
-    const b = this.memory.buffer;
-    if (b !== this.cachedBuffer) {
-      this.cachedBuffer = b;
-      this.f32v = new Float32Array(b);
-    }
-    return b;
-  }
-
-  /** A Float32Array over the whole memory (valid until it grows). */
-  get f32(): Float32Array {
-    void this.buffer;
-    return this.f32v;
+    return this.memory.buffer;
   }
 
   /** Bytes in use by live blocks, and bytes reserved up to the top. */
