@@ -364,6 +364,23 @@ describe("wasm backend: engine and routines", () => {
     const kinds = st.engine.schedule(seq.matmul(w.t())).map((i) => i.kind);
     expect(kinds).toEqual(["routine", "kernel"]); // the product, then its reshape to [2, 3, 4]
   });
+
+  it("a weight's gradient through a sequence is computed in the weight's orientation (no transpose kernel)", async () => {
+    const st = await import("../src/index.ts");
+    st.registerBackend("wasm-sched", () => new WasmBackend({ name: "wasm-sched" }));
+    const w = st.randn([4, 5], { device: "wasm-sched" }).requiresGrad_();
+    const seq = st.randn([2, 3, 5], { device: "wasm-sched" }), g = st.randn([2, 3, 4], { device: "wasm-sched" });
+    st.realize(w, seq, g);
+    const dw = st.grad(seq.matmul(w.t()).mul(g).sum(), [w])[0]!;
+    const items = st.engine.schedule(dw);
+    // dW = G^T @ X, [4, 6] @ [6, 5], as one routine storing dW itself: (X^T G)^T computed transposed.
+    expect(items.filter((i) => i.kind === "kernel" && i.out.op === "permute")).toHaveLength(0);
+    expect(items.find((i) => i.kind === "routine")?.out).toBe(dw.node);
+    const host = (t: typeof g) => Array.from(t.dataSync() as Float32Array);
+    const ref = st.tensor(host(g), { device: "js" }).reshape([6, 4]).t().matmul(st.tensor(host(seq), { device: "js" }).reshape([6, 5]));
+    const got = host(dw), want = host(ref);
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+  });
 });
 
 describe("wasm backend: exp and log of float32 kernels", () => {

@@ -4,7 +4,7 @@
  * indices; contractions (dot, conv) become reduction kernels unless the backend has a routine.
  */
 import { getBackend } from "./device.ts";
-import { convInput, dotOperand, isLastTwoSwap, routineSource } from "./schedule.ts";
+import { belowNoopReshapes, convInput, dotOperand, isLastTwoSwap, routineSource } from "./schedule.ts";
 import type { LazyNode } from "./lazy.ts";
 import {
   type Cond, condKey, convInputIndex, flatIndex, ladd, lconst, ldiv, type Lin, lmul, lval, lvar, simplifyCond, unflatIndex,
@@ -237,7 +237,7 @@ export function buildKernels(n: LazyNode, mat: ReadonlySet<LazyNode>, fusedReduc
   if (fusedDot) return [dotRoutine(n, fusedDot.dot.srcs[0]!, fusedDot.dot.srcs[1]!, false, fusedDot)];
   const op = n.op;
   const o = outVars(n.shape);
-  const d = n.srcs[0];
+  const d = n.srcs[0] && belowNoopReshapes(n.srcs[0]);
   if (op === "permute" && d && !d.realized && d.op === "dot" && !mat.has(d) && isLastTwoSwap(n)) {
     // The transposed product (schedule.ts): out = (A B)^T = B^T A^T, operands swapped and their
     // transposition flags flipped.

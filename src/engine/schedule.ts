@@ -32,8 +32,7 @@ export function dotOperand(s: LazyNode): { node: LazyNode; trans: boolean } {
   let node = s, trans = false;
   for (;;) {
     // Above the permute only reshapes that change nothing: the transpose must be of s's own shape.
-    let p = node;
-    while (!p.realized && p.op === "reshape" && shapesEqual(p.shape, p.srcs[0]!.shape)) p = p.srcs[0]!;
+    const p = belowNoopReshapes(node);
     if (!isLastTwoSwap(p)) return { node: routineSource(node), trans };
     node = p.srcs[0]!;
     trans = !trans;
@@ -51,6 +50,22 @@ export function convInput(s: LazyNode): { node: LazyNode; shape: readonly number
   const pads = (p.params as { pads: [number, number][] }).pads;
   if (pads[0]![0] || pads[0]![1] || pads[1]![0] || pads[1]![1] || pads.some(([a, b]) => a < 0 || b < 0)) return { node: p, shape: s.shape, pads: null };
   return { node: routineSource(p.srcs[0]!), shape: p.srcs[0]!.shape, pads: pads.slice(2) };
+}
+
+/** `s`, or what it reshapes when its reshapes keep the shape (autograd leaves such no-ops). */
+export function belowNoopReshapes(s: LazyNode): LazyNode {
+  while (!s.realized && s.op === "reshape" && shapesEqual(s.shape, s.srcs[0]!.shape)) s = s.srcs[0]!;
+  return s;
+}
+
+/**
+ * The permute that is the only reader of dot `n` (through reshapes that keep the shape and have no
+ * buffer of their own) when it swaps the last two dims: the product is then computed transposed.
+ */
+function transposingReader(n: LazyNode, users: (n: LazyNode) => LazyNode[], mat: ReadonlySet<LazyNode>): LazyNode | null {
+  let cs = users(n);
+  while (cs.length === 1 && cs[0]!.op === "reshape" && !mat.has(cs[0]!) && shapesEqual(cs[0]!.shape, n.shape)) cs = users(cs[0]!);
+  return cs.length === 1 && isLastTwoSwap(cs[0]!) ? cs[0]! : null;
 }
 
 /** A permute that swaps the last two dims and keeps the others. */
@@ -179,10 +194,9 @@ export function schedule(targets: readonly LazyNode[]): ScheduleItem[] {
       // A product read only transposed (a weight's gradient, A^T @ g, as the gradient of W^T) is
       // computed transposed, (AB)^T = B^T A^T, by the routine: its permute gets the buffer.
       const routine = isContraction(op) && getBackend(n.device).routines[op] !== undefined;
-      const t = op === "dot" && !mat.has(n) && routine ? users(n) : [];
-      const readTransposed = t.length === 1 && isLastTwoSwap(t[0]!);
-      const epi = op === "dot" && routine && !readTransposed ? dotEpilogue(n, users, mat) : null;
-      if (readTransposed) mat.add(t[0]!);
+      const reader = op === "dot" && !mat.has(n) && routine ? transposingReader(n, users, mat) : null;
+      const epi = op === "dot" && routine && !reader ? dotEpilogue(n, users, mat) : null;
+      if (reader) mat.add(reader);
       else if (epi) {
         // The routine stores the finished values in the epilogue's last node; the product
         // itself gets no buffer. The bias is read as a buffer.
