@@ -365,6 +365,31 @@ describe("wasm backend: engine and routines", () => {
     expect(kinds).toEqual(["routine", "kernel"]); // the product, then its reshape to [2, 3, 4]
   });
 
+  it("self-attention projects q, k and v with one product, and batch-first inputs are not transposed", async () => {
+    const st = await import("../src/index.ts");
+    st.registerBackend("wasm-sched", () => new WasmBackend({ name: "wasm-sched" }));
+    const before = st.getDefaultDevice();
+    st.device("wasm-sched");
+    try {
+      const mha = new st.nn.MultiheadAttention(16, 4, { batchFirst: true });
+      const x = st.randn([2, 5, 16]);
+      st.realize(x);
+      const [y] = mha.forward(x, x, x, { needWeights: false });
+      const items = st.engine.schedule(y);
+      const dots = items.filter((i) => i.kind === "routine" && i.name === "dot");
+      // The packed in-projection [10, 16] @ [16, 48], the scores, the context, the out-projection.
+      expect(dots.map((d) => d.kind === "routine" && d.dims)).toEqual([[10, 48], [2, 4, 5, 5], [2, 4, 5, 4], [10, 16]]);
+      expect(dots[0]!.ins[0]).toBe(x.node); // x itself, not a transposed copy
+      // Against the three separate projections the module uses for distinct query, key and value.
+      const xk = x.mul(1);
+      const [ref] = mha.forward(x, xk, x.mul(1), { needWeights: false });
+      const a = y.dataSync() as Float32Array, b = ref.dataSync() as Float32Array;
+      a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 5));
+    } finally {
+      st.device(before);
+    }
+  });
+
   it("a weight's gradient through a sequence is computed in the weight's orientation (no transpose kernel)", async () => {
     const st = await import("../src/index.ts");
     st.registerBackend("wasm-sched", () => new WasmBackend({ name: "wasm-sched" }));

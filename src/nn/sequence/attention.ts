@@ -142,18 +142,19 @@ export class MultiheadAttention extends Module {
     if (key.ndim !== query.ndim || value.ndim !== query.ndim) {
       throw new ShapeError(`MultiheadAttention: for ${batched ? "batched (3-D)" : "unbatched (2-D)"} query, expected key and value to be ${query.ndim}-D but found ${key.ndim}-D and ${value.ndim}-D tensors respectively`);
     }
+    // Batch-first inputs stay [B, T, E]: the heads are cut from that layout directly, so no
+    // transposes of the inputs or the output (two copies each way, forward and backward).
+    const bf = batched && this.batchFirst, tAxis = bf ? 1 : 0, bAxis = bf ? 0 : 1;
     let q = query, k = key, v = value;
     if (!batched) {
       q = q.unsqueeze(1); k = k.unsqueeze(1); v = v.unsqueeze(1);
       if (keyPaddingMask) keyPaddingMask = keyPaddingMask.unsqueeze(0);
-    } else if (this.batchFirst) {
-      q = q.transpose(0, 1); k = k.transpose(0, 1); v = v.transpose(0, 1);
     }
-    // now [L, B, E], [S, B, kdim], [S, B, vdim]
-    const L = q.shape[0]!, B = q.shape[1]!, S0 = k.shape[0]!;
+    // now [L, B, E], [S, B, kdim], [S, B, vdim] (or [B, L, E], ... when batch-first)
+    const L = q.shape[tAxis]!, B = q.shape[bAxis]!, S0 = k.shape[tAxis]!;
     if (q.shape[2] !== E) throw new ShapeError(`MultiheadAttention: was expecting embedding dimension of ${E}, but got ${q.shape[2]}`);
     if (k.shape[2] !== this.kdim || v.shape[2] !== this.vdim) throw new ShapeError(`MultiheadAttention: expected key [..., ${this.kdim}] and value [..., ${this.vdim}], got key ${fmtShape(key.shape)} and value ${fmtShape(value.shape)}`);
-    if (k.shape[0] !== v.shape[0] || k.shape[1] !== B || v.shape[1] !== B) throw new ShapeError(`MultiheadAttention: key shape ${fmtShape(key.shape)} does not match value shape ${fmtShape(value.shape)} or the query's batch`);
+    if (k.shape[tAxis] !== v.shape[tAxis] || k.shape[bAxis] !== B || v.shape[bAxis] !== B) throw new ShapeError(`MultiheadAttention: key shape ${fmtShape(key.shape)} does not match value shape ${fmtShape(value.shape)} or the query's batch`);
     if (keyPaddingMask && (keyPaddingMask.ndim !== 2 || keyPaddingMask.shape[0] !== B || keyPaddingMask.shape[1] !== S0)) {
       throw new ShapeError(`MultiheadAttention: expected keyPaddingMask of shape ${fmtShape(batched ? [B, S0] : [S0])}, got ${fmtShape(opts.keyPaddingMask!.shape)}`);
     }
@@ -165,22 +166,36 @@ export class MultiheadAttention extends Module {
     }
 
     // input projections
-    let wq: Tensor, wk: Tensor, wv: Tensor;
-    if (this.inProjWeight) [wq, wk, wv] = this.inProjWeight.chunk(3, 0) as [Tensor, Tensor, Tensor];
-    else [wq, wk, wv] = [this.qProjWeight!, this.kProjWeight!, this.vProjWeight!];
-    const [bq, bk, bv] = this.inProjBias ? (this.inProjBias.chunk(3, 0) as [Tensor, Tensor, Tensor]) : [null, null, null];
-    let qp = linear(q, wq, bq), kp = linear(k, wk, bk), vp = linear(v, wv, bv); // [L|S, B, E]
+    let qp: Tensor, kp: Tensor, vp: Tensor; // [L|S, B, E] (or [B, L|S, E])
+    if (this.inProjWeight && query === key && key === value) {
+      // Self-attention: one product with the packed [3E, E] weight (as PyTorch does), not three
+      // with its slices; its gradients then are one product each too.
+      [qp, kp, vp] = linear(q, this.inProjWeight, this.inProjBias).chunk(3, -1) as [Tensor, Tensor, Tensor];
+    } else if (this.inProjWeight && key === value) {
+      // Keys and values from one tensor (a decoder's memory): one product for both.
+      const [wq, wkv] = this.inProjWeight.split([E, 2 * E], 0) as [Tensor, Tensor];
+      const [bq, bkv] = this.inProjBias ? (this.inProjBias.split([E, 2 * E], 0) as [Tensor, Tensor]) : [null, null];
+      qp = linear(q, wq, bq);
+      [kp, vp] = linear(k, wkv, bkv).chunk(2, -1) as [Tensor, Tensor];
+    } else {
+      let wq: Tensor, wk: Tensor, wv: Tensor;
+      if (this.inProjWeight) [wq, wk, wv] = this.inProjWeight.chunk(3, 0) as [Tensor, Tensor, Tensor];
+      else [wq, wk, wv] = [this.qProjWeight!, this.kProjWeight!, this.vProjWeight!];
+      const [bq, bk, bv] = this.inProjBias ? (this.inProjBias.chunk(3, 0) as [Tensor, Tensor, Tensor]) : [null, null, null];
+      qp = linear(q, wq, bq); kp = linear(k, wk, bk); vp = linear(v, wv, bv);
+    }
 
     // masks as additive float [B, H, L, S] pieces
     let mask: Tensor | null = attnMask ? toFloatMask(attnMask, qp.dtype, "attnMask") : null;
     let kpm: Tensor | null = keyPaddingMask ? toFloatMask(keyPaddingMask, qp.dtype, "keyPaddingMask") : null;
     if (this.biasK && this.biasV) {
-      kp = cat([kp, this.biasK.expand([1, B, E])], 0);
-      vp = cat([vp, this.biasV.expand([1, B, E])], 0);
+      const one = bf ? [B, 1, E] : [1, B, E];
+      kp = cat([kp, this.biasK.expand(one)], tAxis);
+      vp = cat([vp, this.biasV.expand(one)], tAxis);
       if (mask) mask = padLast(mask);
       if (kpm) kpm = padLast(kpm);
     }
-    const heads = (t: Tensor) => t.reshape([t.shape[0]!, B, H, hd]).permute([1, 2, 0, 3]); // [B, H, T, hd]
+    const heads = (t: Tensor) => (bf ? t.reshape([B, t.shape[1]!, H, hd]).permute([0, 2, 1, 3]) : t.reshape([t.shape[0]!, B, H, hd]).permute([1, 2, 0, 3])); // [B, H, T, hd]
     let qh = heads(qp), kh = heads(kp), vh = heads(vp);
     if (this.addZeroAttn) {
       const z = zeros([B, H, 1, hd], { dtype: kh.dtype, device: kh.device });
@@ -200,12 +215,12 @@ export class MultiheadAttention extends Module {
     let w = scores.softmax(-1);
     if (this.dropout > 0 && this.training) w = dropout(w, this.dropout, true);
     const ctx = matmul(w, vh); // [B, H, L, hd]
-    let out = this.outProj.forward(ctx.permute([2, 0, 1, 3]).reshape([L, B, E])); // [L, B, E]
+    let out = this.outProj.forward(bf ? ctx.permute([0, 2, 1, 3]).reshape([B, L, E]) : ctx.permute([2, 0, 1, 3]).reshape([L, B, E])); // [L, B, E] or [B, L, E]
     let weights: Tensor | null = needWeights ? (averageAttnWeights ? w.mean(1) : w) : null;
     if (!batched) {
       out = out.squeeze(1);
       if (weights) weights = weights.squeeze(0);
-    } else if (this.batchFirst) out = out.transpose(0, 1);
+    }
     return [out, weights];
   }
 
