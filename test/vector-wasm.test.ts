@@ -114,6 +114,11 @@ const CASES: [string, Inputs, (t: Record<string, st.Tensor>) => st.Tensor][] = [
   ["layer norm", { a: { shape: [7, 67], specials: false }, w: { shape: [67] }, b: { shape: [67] } }, ({ a, w, b }) => st.nn.functional.layerNorm(a!, [67], w!, b!)],
   ["gelu and sigmoid", { a: { shape: [3, 67] } }, ({ a }) => a!.gelu().add(a!.sigmoid()).add(a!.tanh())],
   ["powers (pow lane by lane)", { a: { shape: [3, 13] }, b: { shape: [3, 13] } }, ({ a, b }) => a!.pow(2).add(a!.abs().pow(b!))],
+  ["heads merged into packed rows (pieces 4-aligned: one condition per step, lanes at x / 16 and x mod 16)", { q: { shape: [2, 4, 5, 16] }, k: { shape: [2, 4, 5, 16] }, v: { shape: [2, 4, 5, 16] } }, ({ q, k, v }) =>
+    st.cat([q!, k!.mul(2), v!].map((t) => t.permute([0, 2, 1, 3]).reshape([2, 5, 64])), -1).add(1)],
+  ["pieces of 6 and 10 (conditions that differ between lanes)", { a: { shape: [3, 6] }, b: { shape: [3, 10] } }, ({ a, b }) => st.cat([a!, b!], -1).mul(3)],
+  ["4-aligned pieces along the one dim there is (split between threads: lanes at any offset)", { a: { shape: [24] }, b: { shape: [40] } }, ({ a, b }) =>
+    st.cat([a!, b!.mul(2)], 0).abs().sqrt().div(3)], // enough work per element to be split
 ];
 
 describe("vectorized wasm kernels match the js backend bit for bit", () => {

@@ -13,7 +13,7 @@
  * lane's index, so the vector path covers every kernel whose varying values are 32-bit.
  */
 import type { DType } from "../../ir/dtype.ts";
-import { type Cond, type Lin, linRange } from "../../ir/index-expr.ts";
+import { type Cond, condKey, type Lin, linRange } from "../../ir/index-expr.ts";
 import { dependentExprs, type Kernel, linDependsOn, linValues, operands, type VExpr } from "../../ir/kernel.ts";
 import { Fn, Op, OpFD, T } from "./encoder.ts";
 import { Exp64x2 } from "./simd-math.ts";
@@ -176,6 +176,24 @@ function nativeIndex(e: Extract<VExpr, { k: "index" }>, v: string, varying: Read
   return linearCoef(e.lin, v, varying) !== null || (aligned && laneOffsets(e.lin, v, varying) !== null);
 }
 
+/**
+ * Whether all four lanes agree on condition c, given that the dim's index is a multiple of 4 at
+ * each vector step (`aligned`): the index moves by 1 per lane and its distance from the bound, like
+ * the width of the range, is a multiple of 4 at lane 0 (a slice of a concatenation, a head cut
+ * from packed projections), so the range holds every lane of a step or none.
+ */
+function laneUniformCond(c: Cond, v: string, varying: ReadonlySet<VExpr>, aligned: boolean): boolean {
+  if (!aligned || linearCoef(c.lin, v, varying) !== 1) return false;
+  for (const t of c.lin.terms) if (!(t.atom.k === "var" && t.atom.name === v) && t.coef % 4 !== 0) return false;
+  return (c.lin.c - c.lo) % 4 === 0 && (c.hi - c.lo) % 4 === 0;
+}
+
+/** Whether two lists hold the same conditions. */
+function sameConds(a: readonly Cond[], b: readonly Cond[]): boolean {
+  const keys = new Set(b.map(condKey));
+  return a.length === keys.size && a.every((c) => keys.has(condKey(c)));
+}
+
 /** Whether every condition depends on the vectorized dim linearly, or not at all. */
 function linearConds(cs: readonly Cond[], v: string, varying: ReadonlySet<VExpr>): boolean {
   return cs.every((c) => linearCoef(c.lin, v, varying) !== null);
@@ -295,7 +313,7 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
     }
     if (n === 0) splatConst("int32", -1);
   };
-  const condsVary = (cs: readonly Cond[]) => cs.some((c) => linVaries(c.lin, v, plan.varying));
+  const condsVary = (cs: readonly Cond[]) => cs.some((c) => linVaries(c.lin, v, plan.varying) && !laneUniformCond(c, v, plan.varying, plan.aligned));
 
   const load = (e: Extract<VExpr, { k: "load" }>) => {
     if (!nativeLoad(e, v, plan.varying, plan.aligned)) return perLane(e);
@@ -306,8 +324,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       const pattern = offs.join(",");
       const bytes = e.dt === "uint8" || e.dt === "bool" ? 1 : 4;
       s.address(e.buf, e.idx, e.dt);
-      if (bytes === 4 && c === 1) { f.memFD(OpFD.v128Load, 2).set(out); return; }
-      if (bytes === 1 && c === 1) { f.memFD(OpFD.v128Load32Zero, 0); }
+      // Consecutive lanes: linear with coefficient 1, or through a division and a modulo by a
+      // multiple of 4 (a head's features cut from a row: floor(x / 64) and x mod 64).
+      const contiguous = c === 1 || pattern === "0,1,2,3";
+      if (bytes === 4 && contiguous) { f.memFD(OpFD.v128Load, 2).set(out); return; }
+      if (bytes === 1 && contiguous) { f.memFD(OpFD.v128Load32Zero, 0); }
       else if (bytes === 4 && c === 2) {
         // Every other element (a stride-2 window): two vector loads and the even lanes of both.
         // The second load reads one element past lane 3's, which the memory always has.
@@ -488,7 +509,11 @@ export function vectorBodyEmitter(s: ScalarEmitter, plan: VectorPlan) {
       case "alu": if (!isNativeAlu(e)) return perLane(e); alu(e); break;
       case "gate":
         if (!linearConds(e.valid, v, plan.varying)) return perLane(e);
-        vget(e.src); zeroVec();
+        vget(e.src);
+        // A load under the same conditions, each of one value for all lanes, already gave zeros
+        // outside them (`load`: one branch per step): nothing left to select.
+        if (e.src.k === "load" && nativeLoad(e.src, v, plan.varying, plan.aligned) && !condsVary(e.src.valid) && sameConds(e.valid, e.src.valid)) break;
+        zeroVec();
         if (condsVary(e.valid)) vconds(e.valid);
         else { s.conds(e.valid); f.fd(OpFD.i32x4Splat); toMask(); }
         f.fd(OpFD.v128Bitselect);
