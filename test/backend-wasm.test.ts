@@ -381,8 +381,7 @@ describe("wasm backend: engine and routines", () => {
       expect(dots.map((d) => d.kind === "routine" && d.dims)).toEqual([[10, 48], [2, 4, 5, 5], [2, 4, 5, 4], [10, 16]]);
       expect(dots[0]!.ins[0]).toBe(x.node); // x itself, not a transposed copy
       // Against the three separate projections the module uses for distinct query, key and value.
-      const xk = x.mul(1);
-      const [ref] = mha.forward(x, xk, x.mul(1), { needWeights: false });
+      const [ref] = mha.forward(x, x.mul(1), x.mul(1), { needWeights: false });
       const a = y.dataSync() as Float32Array, b = ref.dataSync() as Float32Array;
       a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 5));
     } finally {

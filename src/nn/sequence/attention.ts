@@ -142,8 +142,8 @@ export class MultiheadAttention extends Module {
     if (key.ndim !== query.ndim || value.ndim !== query.ndim) {
       throw new ShapeError(`MultiheadAttention: for ${batched ? "batched (3-D)" : "unbatched (2-D)"} query, expected key and value to be ${query.ndim}-D but found ${key.ndim}-D and ${value.ndim}-D tensors respectively`);
     }
-    // Batch-first inputs stay [B, T, E]: the heads are cut from that layout directly, so no
-    // transposes of the inputs or the output (two copies each way, forward and backward).
+    // Batch-first inputs stay [B, T, E]: the heads are cut from that layout directly, so neither
+    // the inputs nor the output are transposed (a copy kernel each, and again in the backward).
     const bf = batched && this.batchFirst, tAxis = bf ? 1 : 0, bAxis = bf ? 0 : 1;
     let q = query, k = key, v = value;
     if (!batched) {
